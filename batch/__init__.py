@@ -1,0 +1,1 @@
+"""batch: see the open issues; nothing here yet."""

@@ -1,0 +1,1 @@
+"""finetune: see the open issues; nothing here yet."""

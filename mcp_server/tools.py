@@ -1,0 +1,94 @@
+"""MCP tools and resource templates, generated from the registry.
+
+Each tool function gets a real signature built from the operation's input model (one keyword parameter per field,
+carrying the field's type, default and description), so the SDK derives the exact input schema, validates
+arguments, and derives the output schema from the output model for structured results.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import ToolAnnotations
+
+from mcp_server.calls import PrincipalSource, run_operation
+from portico.context import Services
+from portico.registry import Operation
+
+
+def _signature(operation: Operation) -> tuple[inspect.Signature, dict[str, Any]]:
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    annotations: dict[str, Any] = {"ctx": Context}
+    for name, field in operation.input_model.model_fields.items():
+        annotation = Annotated[field.annotation, field]  # type: ignore[name-defined]
+        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        annotations[name] = annotation
+    returns = operation.output_model or Any
+    annotations["return"] = returns
+    return inspect.Signature(parameters, return_annotation=returns), annotations
+
+
+def tool_function(operation: Operation, services: Services, principal_of: PrincipalSource) -> Any:
+    async def tool(ctx: Context, **arguments: Any) -> Any:
+        return await run_operation(operation, services, principal_of, ctx, arguments)
+
+    signature, annotations = _signature(operation)
+    tool.__signature__ = signature  # type: ignore[attr-defined]
+    tool.__annotations__ = annotations
+    tool.__name__ = operation.name
+    tool.__doc__ = operation.summary
+    return tool
+
+
+def annotations_for(operation: Operation) -> ToolAnnotations:
+    return ToolAnnotations(
+        title=operation.summary.split(":")[0].split(";")[0][:60],
+        read_only_hint=operation.read_only,
+        destructive_hint=operation.destructive,
+        idempotent_hint=operation.idempotent,
+        open_world_hint=False,
+    )
+
+
+def add_tool(mcp: MCPServer, operation: Operation, services: Services, principal_of: PrincipalSource) -> None:
+    mcp.add_tool(
+        tool_function(operation, services, principal_of),
+        name=operation.name,
+        description=operation.summary,
+        annotations=annotations_for(operation),
+        structured_output=operation.output_model is not None,
+    )
+
+
+def add_resource_template(
+    mcp: MCPServer, operation: Operation, services: Services, principal_of: PrincipalSource
+) -> None:
+    """`portico://files/{file_id}` reads call the operation with the URI's variables as its arguments."""
+    assert operation.resource_uri is not None
+    variables = re.findall(r"\{(\w+)\}", operation.resource_uri)
+    text_field = "text" if operation.resource_mime_type.startswith("text/") else None
+
+    async def read(ctx: Context, **arguments: str) -> str:
+        result = await run_operation(operation, services, principal_of, ctx, arguments)
+        if text_field is not None:
+            return str(getattr(result, text_field))
+        return json.dumps(result.model_dump(mode="json"))
+
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+        + [inspect.Parameter(v, inspect.Parameter.KEYWORD_ONLY, annotation=str) for v in variables],
+        return_annotation=str,
+    )
+    read.__annotations__ = {"ctx": Context, **dict.fromkeys(variables, str), "return": str}
+    read.__name__ = f"read_{operation.name}"
+    mcp.resource(
+        operation.resource_uri,
+        name=operation.name,
+        description=operation.summary,
+        mime_type=operation.resource_mime_type,
+    )(read)

@@ -1,0 +1,1 @@
+"""Portico: the kernel shared by every surface (settings, errors, registry, auth, storage)."""

@@ -1,0 +1,20 @@
+"""Every operation module, imported once so its declarations land in `REGISTRY`. Add new domains here."""
+
+from __future__ import annotations
+
+import importlib
+
+from portico.registry import REGISTRY, Registry
+
+OPERATION_MODULES = (
+    "files.operations",
+    "files.upload_grants",
+    "control_plane.workspaces",
+    "control_plane.api_keys",
+)
+
+
+def load_registry() -> Registry:
+    for module in OPERATION_MODULES:
+        importlib.import_module(module)
+    return REGISTRY

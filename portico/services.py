@@ -1,0 +1,28 @@
+"""Opening and closing the process-wide services: database (migrated), blob store, Redis."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from portico.blob import open_blob_store
+from portico.context import Services
+from portico.db.engine import create_engine, session_factory, upgrade_schema
+from portico.settings import Settings
+
+
+async def open_services(settings: Settings, *, migrate: bool = True) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url())
+    if migrate:
+        await upgrade_schema(engine)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    return Services(settings=settings, sessions=session_factory(engine), blobs=open_blob_store(settings), redis=redis)
+
+
+async def close_services(services: Services) -> None:
+    await services.blobs.aclose()
+    if services.redis is not None:
+        await services.redis.aclose()
+    bind = services.sessions.kw.get("bind")
+    if bind is not None:
+        await bind.dispose()

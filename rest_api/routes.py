@@ -1,0 +1,98 @@
+"""The REST projection: one Starlette route under `/v1` for every registry operation with a method and path.
+
+Arguments come from the path, the query string and the JSON body, merged into the operation's input model; an
+operation with a `rest_reader` (a multipart upload) reads the request itself. Errors render in OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from portico.auth import WORKSPACE_HEADER, authenticate
+from portico.context import Services
+from portico.dispatch import build_context, invoke, parse_arguments
+from portico.errors import InvalidRequest, PorticoError
+from portico.registry import Operation, Registry
+from portico.streaming import StreamedContent
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/v1"
+
+
+def error_response(error: PorticoError) -> JSONResponse:
+    return JSONResponse(error.to_body(), status_code=error.http_status)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise InvalidRequest(f"The body is not valid JSON: {error.msg} at position {error.pos}.", param="body") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.", param="body")
+    return body
+
+
+async def gather_arguments(request: Request) -> dict[str, Any]:
+    arguments: dict[str, Any] = dict(request.query_params)
+    if request.method in ("POST", "PUT", "PATCH"):
+        arguments.update(await json_body(request))
+    arguments.update(request.path_params)
+    return arguments
+
+
+def render(result: object) -> Response:
+    if isinstance(result, BaseModel):
+        return Response(result.model_dump_json(), media_type="application/json")
+    if isinstance(result, StreamedContent):
+        headers = {"content-length": str(result.length)} if result.length is not None else {}
+        return StreamingResponse(result.chunks, media_type=result.media_type, headers=headers)
+    raise TypeError(f"cannot render {type(result).__name__}")
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + API_PREFIX
+
+
+def endpoint_for(operation: Operation, services: Services) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            principal = await authenticate(services, request.headers)
+            ctx = await build_context(
+                services,
+                principal,
+                workspace_header=request.headers.get(WORKSPACE_HEADER),
+                base_url=base_url(request),
+                idempotency_key=request.headers.get("idempotency-key"),
+            )
+            if operation.scope is not None:
+                principal.require(operation.scope)
+            if operation.rest_reader is not None:
+                arguments = await operation.rest_reader(request, ctx)
+            else:
+                arguments = parse_arguments(operation, await gather_arguments(request))
+            return render(await invoke(operation, ctx, arguments))
+        except PorticoError as error:
+            log.info("%s %s -> %s: %s", request.method, request.url.path, error.http_status, error.message)
+            return error_response(error)
+
+    endpoint.__name__ = operation.name
+    return endpoint
+
+
+def build_routes(registry: Registry, services: Services) -> list[Route]:
+    return [
+        Route(API_PREFIX + (op.rest_path or ""), endpoint_for(op, services), methods=[op.method or "GET"])
+        for op in registry.rest_operations()
+    ]
