@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
 from control_plane.scopes import ALL_SCOPES, KEY_ADMIN_FAMILY, WORKSPACE_SCOPES
-from control_plane.workspaces import iso, load as load_workspace
+from control_plane.workspaces import iso
+from control_plane.workspaces import load as load_workspace
 from portico.context import CallContext, Principal
 from portico.db.models import ApiKey
 from portico.errors import InvalidRequest, NotFound, PermissionDenied
@@ -49,8 +50,8 @@ class KeyFields(BaseModel):
 class CreateApiKeyInput(KeyFields):
     type: Literal["organisation", "workspace"] = Field(description="'organisation' or 'workspace' key.")
     sub_type: Literal["user", "service"] = Field(description="'service' (for programs) or 'user' (for a person).")
-    name: str = Field(min_length=1, max_length=255)  # type: ignore[assignment]
-    scopes: list[str] = Field(description="Scopes such as 'completions.write'; at most the caller's.")  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=255)
+    scopes: list[str] = Field(description="Scopes such as 'completions.write'; at most the caller's.")
     workspace_id: str | None = Field(None, description="Required for workspace keys: the workspace id or slug.")
     user_id: str | None = Field(None, description="Required when sub_type is 'user'.")
     expires_at: str | None = Field(None, description="ISO 8601 date-time after which the key stops working.")

@@ -19,7 +19,7 @@ def to_wire(row: File) -> FileObject:
         created_at=row.created_at,
         filename=row.filename,
         purpose=row.purpose,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         status_details=row.status_details,
     )
 

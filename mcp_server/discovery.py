@@ -49,13 +49,15 @@ def add_discovery_tools(mcp: MCPServer, registry: Registry, services: Services, 
             raise ToolError(f"No operation named '{name}'; use operations_search to find one.")
         return op
 
-    async def operations_search(query: str = Field(description="Words to look for, e.g. 'files list'.")) -> SearchResult:
+    async def operations_search(
+        query: str = Field(description="Words to look for, e.g. 'files list'."),
+    ) -> SearchResult:
         """Find Portico operations by words in their name, summary or REST path; returns names for operations_call."""
         return SearchResult(operations=[_summary(op) for op in registry.search(query)])
 
-    async def operations_describe(name: str = Field(description="An operation name from operations_search.")) -> (
-        OperationDescription
-    ):
+    async def operations_describe(
+        name: str = Field(description="An operation name from operations_search."),
+    ) -> OperationDescription:
         """Show one operation's input schema (the 'arguments' operations_call takes) and output schema."""
         op = find(name)
         return OperationDescription(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
 
+from mcp_server.calls import PrincipalSource
 from mcp_server.discovery import add_discovery_tools
-from mcp_server.tools import PrincipalSource, add_resource_template, add_tool
+from mcp_server.tools import add_resource_template, add_tool
 from portico.context import Services
 from portico.registry import Registry
 

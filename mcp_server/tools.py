@@ -26,7 +26,9 @@ def _signature(operation: Operation) -> tuple[inspect.Signature, dict[str, Any]]
     for name, field in operation.input_model.model_fields.items():
         annotation = Annotated[field.annotation, field]  # type: ignore[name-defined]
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
         annotations[name] = annotation
     returns = operation.output_model or Any
     annotations["return"] = returns

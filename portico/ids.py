@@ -14,10 +14,20 @@ def _token(length: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def _base62(value: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        value, remainder = divmod(value, 62)
+        digits.append(_ALPHABET[remainder])
+    return "".join(reversed(digits))
+
+
 def new_id(prefix: str) -> str:
-    """`file-…`, `batch_…`: a prefix then 24 random characters. Time-ordered ids are not needed: lists sort by
-    (created_at, id)."""
-    return f"{prefix}{_token(24)}"
+    """`file-…`, `batch_…`: a prefix, 10 characters of the microsecond clock, 14 random ones (~83 bits).
+
+    Lists sort by (created_at, id) and `created_at` has whole seconds, so the clock part keeps objects made within
+    one second in creation order."""
+    return f"{prefix}{_base62(time.time_ns() // 1000, 10)}{_token(14)}"
 
 
 def new_uuid() -> str:

@@ -47,7 +47,7 @@ class PortkeyPage(BaseModel, Generic[T]):
 
 async def cursor_rows(
     session: AsyncSession,
-    query: Select[tuple[Row]],
+    query: Select[Row],
     created_at: InstrumentedAttribute[int],
     id_column: InstrumentedAttribute[str],
     params: CursorParams,
@@ -90,7 +90,7 @@ def cursor_page(items: list[Any], has_more: bool) -> dict[str, Any]:
 
 
 async def page_rows(
-    session: AsyncSession, query: Select[tuple[Row]], params: PageParams, *ordering: Any
+    session: AsyncSession, query: Select[Row], params: PageParams, *ordering: Any
 ) -> tuple[Sequence[Row], int]:
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     page = query.order_by(*ordering).offset(params.current_page * params.page_size).limit(params.page_size)

@@ -40,9 +40,7 @@ class BlobSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="PORTICO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="PORTICO_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
     data_dir: Path = Path(".portico")
     # Empty: SQLite (WAL) at `<data_dir>/portico.db`. Otherwise any async SQLAlchemy URL,

@@ -38,7 +38,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise InvalidRequest(f"The body is not valid JSON: {error.msg} at position {error.pos}.", param="body") from None
+        raise InvalidRequest(
+            f"The body is not valid JSON: {error.msg} at position {error.pos}.", param="body"
+        ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.", param="body")
     return body
