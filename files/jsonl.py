@@ -206,42 +206,41 @@ def _require_object(line_no: int, record: object) -> dict[str, Any]:
 class _SeenIds:
     """custom_id → first line, as (64-bit hash, line) pairs in flat arrays; see the module docstring."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self) -> None:
+        self._allocate(1024, used=0)
+
+    def _allocate(self, capacity: int, used: int) -> None:
         self._hashes = array("q", [0]) * capacity  # 0 marks an empty slot
         self._lines = array("I", [0]) * capacity  # 32 bits: an upload within the size cap has far fewer lines
         self._mask = capacity - 1
-        self._count = 0
+        self._room = capacity * 2 // 3 - used  # linear probing stays short below 2/3 full
 
     def add(self, custom_id: str, line_no: int) -> int | None:
         """Remember `custom_id` at `line_no`, or return the line where it was first seen."""
+        # Locals and an inlined probe: this runs once per batch line, and attribute lookups cost here.
         key = hash(custom_id) or 1
-        slot = self._find(key)
-        if self._hashes[slot]:
-            return self._lines[slot]
-        self._hashes[slot], self._lines[slot] = key, line_no
-        self._count += 1
-        if self._count * 3 > len(self._hashes) * 2:  # linear probing stays short below 2/3 full
+        hashes, mask = self._hashes, self._mask
+        slot = key & mask
+        while hashes[slot]:
+            if hashes[slot] == key:
+                return self._lines[slot]
+            slot = (slot + 1) & mask
+        hashes[slot], self._lines[slot] = key, line_no
+        self._room -= 1
+        if not self._room:
             self._grow()
         return None
 
-    def _find(self, key: int) -> int:
-        """The slot holding `key`, or the empty slot where it belongs."""
-        hashes, mask = self._hashes, self._mask
-        slot = key & mask
-        while hashes[slot] and hashes[slot] != key:
-            slot = (slot + 1) & mask
-        return slot
-
     def _grow(self) -> None:
-        entries = zip(self._hashes, self._lines, strict=True)
-        capacity = len(self._hashes) * 2
-        self._hashes = array("q", [0]) * capacity
-        self._lines = array("I", [0]) * capacity
-        self._mask = capacity - 1
-        for key, line_no in entries:
+        old_hashes, old_lines = self._hashes, self._lines
+        self._allocate(len(old_hashes) * 2, used=len(old_hashes) * 2 // 3)
+        hashes, lines, mask = self._hashes, self._lines, self._mask
+        for old_slot, key in enumerate(old_hashes):
             if key:
-                slot = self._find(key)
-                self._hashes[slot], self._lines[slot] = key, line_no
+                slot = key & mask
+                while hashes[slot]:
+                    slot = (slot + 1) & mask
+                hashes[slot], lines[slot] = key, old_lines[old_slot]
 
 
 def _require_model(line_no: int, body: dict[str, Any], *, optional: bool = False) -> None:

@@ -47,6 +47,7 @@ class _Meter:
         self.validator = validator
         self.size = 0
         self.digest = hashlib.sha256()
+        self.line_count: int | None = None
 
     async def watch(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         async for chunk in chunks:
@@ -62,6 +63,8 @@ class _Meter:
                 except JsonlLineError as error:
                     raise jsonl_error(error) from None
             yield chunk
+        # Checked before the source is exhausted, so a bad last line aborts the write instead of being stored.
+        self.line_count = _finish(self.validator)
 
 
 async def stage(
@@ -80,11 +83,6 @@ async def stage(
     validator = validator_for(purpose) if purpose else None
     meter = _Meter(max_bytes, validator)
     await blobs.write(key, meter.watch(chunks))
-    try:
-        line_count = _finish(validator)
-    except BaseException:
-        await blobs.delete(key)
-        raise
     return StagedUpload(
         filename=filename,
         purpose=purpose or "",
@@ -92,7 +90,7 @@ async def stage(
         file_id=file_id,
         bytes=meter.size,
         sha256=meter.digest.hexdigest(),
-        line_count=line_count,
+        line_count=meter.line_count,
         validated=purpose is not None,
     )
 

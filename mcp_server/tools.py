@@ -13,10 +13,12 @@ import re
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp_types import ToolAnnotations
 
 from mcp_server.calls import PrincipalSource, run_operation
 from portico.context import Services
+from portico.errors import NotFound
 from portico.registry import Operation
 
 
@@ -76,7 +78,13 @@ def add_resource_template(
     text_field = "text" if operation.resource_mime_type.startswith("text/") else None
 
     async def read(ctx: Context, **arguments: str) -> str:
-        result = await run_operation(operation, services, principal_of, ctx, arguments)
+        try:
+            result = await run_operation(operation, services, principal_of, ctx, arguments)
+        except ToolError as error:
+            # The SDK treats anything but a ResourceError as a crash: it would log a traceback and tell the client
+            # only "Error creating resource from template <uri>", dropping the message (e.g. "No file with id ...").
+            failure = ResourceNotFoundError if isinstance(error.__cause__, NotFound) else ResourceError
+            raise failure(str(error)) from error
         if text_field is not None:
             return str(getattr(result, text_field))
         return json.dumps(result.model_dump(mode="json"))

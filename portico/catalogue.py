@@ -11,6 +11,7 @@ OPERATION_MODULES = (
     "files.upload_grants",
     "control_plane.workspaces",
     "control_plane.api_keys",
+    "portico.diagnostics",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -35,8 +35,17 @@ class CursorPage(BaseModel, Generic[T]):
 
 
 class PageParams(BaseModel):
-    current_page: int = Field(0, ge=0, description="Page number, starting at 0.")
-    page_size: int = Field(50, ge=1, le=500, description="Objects per page (1-500).")
+    # The spec names them in snake_case; the portkey-ai SDK sends camelCase for some lists (workspaces).
+    current_page: int = Field(
+        0, ge=0, description="Page number, from 0.", validation_alias=AliasChoices("current_page", "currentPage")
+    )
+    page_size: int = Field(
+        50,
+        ge=1,
+        le=500,
+        description="Objects per page (1-500).",
+        validation_alias=AliasChoices("page_size", "pageSize"),
+    )
 
 
 class PortkeyPage(BaseModel, Generic[T]):
@@ -61,7 +70,9 @@ async def cursor_rows(
     for cursor, forward in ((params.after, True), (params.before, False)):
         if cursor is None:
             continue
-        anchor = (await session.execute(select(created_at).where(id_column == cursor))).scalar_one_or_none()
+        # Resolved within the query's own filters (its workspace above all): another workspace's id is no anchor.
+        in_scope = query.with_only_columns(created_at).where(id_column == cursor)
+        anchor = (await session.execute(in_scope)).scalar_one_or_none()
         if anchor is None:
             continue
         beyond = descending == forward  # walking toward older items
