@@ -318,5 +318,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         main()
+    except KeyboardInterrupt:  # the context managers above have stopped the servers and removed the temp files
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -22,6 +22,7 @@ from portico.errors import InvalidRequest, NotFound, PermissionDenied
 from portico.ids import hash_secret, mask_key, new_api_key, new_uuid, now
 from portico.pagination import PageParams, PortkeyPage, page_rows
 from portico.registry import operation
+from portico.wire import OmitNoneModel
 
 KeyType = Literal["organisation-service", "workspace-service", "workspace-user"]
 
@@ -63,7 +64,7 @@ class CreatedApiKey(BaseModel):
     object: Literal["api-key"] = "api-key"
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(OmitNoneModel):
     id: str
     key: str
     name: str

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from portico.pagination import CursorPage, CursorParams
+from portico.wire import OmitNoneModel
 
 
 class UploadPurpose(StrEnum):
@@ -23,7 +24,7 @@ class UploadPurpose(StrEnum):
 FILE_PURPOSES = [p.value for p in UploadPurpose] + ["assistants_output", "batch_output", "fine-tune-results"]
 
 
-class FileObject(BaseModel):
+class FileObject(OmitNoneModel):
     id: str
     object: Literal["file"] = "file"
     bytes: int

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub)
     _common(commands.add_parser("worker", help="an arq worker for long-running jobs (needs PORTICO_REDIS_URL)"))
     _common(commands.add_parser("mcp-stdio", help="MCP over stdio for desktop clients (needs PORTICO_API_KEY)"))
-    _common(commands.add_parser("migrate", help="bring the database schema up to date, then exit"))
+    _common(commands.add_parser("migrate", help="bring the database schema up to date (creating the organisation on a new one), then exit"))
     ops = commands.add_parser("ops", help="which of the spec's 224 operations are implemented, by tag")
     ops.add_argument("--json", action="store_true", help="machine-readable output")
     ops.add_argument("--missing", action="store_true", help="also list the operations not yet implemented")
@@ -101,10 +101,17 @@ async def embedded_redis(settings: Settings) -> AsyncIterator[None]:
 
 
 async def run_migrate(settings: Settings, _: argparse.Namespace) -> None:
+    from control_plane.bootstrap import bootstrap
     from portico.services import close_services, open_services
 
-    await close_services(await open_services(settings))
+    services = await open_services(settings)
+    try:
+        generated = await bootstrap(services)
+    finally:
+        await close_services(services)
     print("database schema is up to date")
+    if generated:
+        print(f"Organisation admin API key (shown once, store it now): {generated}")
 
 
 async def run_serve(settings: Settings, args: argparse.Namespace) -> None:
