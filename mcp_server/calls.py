@@ -50,4 +50,5 @@ async def run_operation(
         )
         return await invoke(operation, call, parse_arguments(operation, arguments))
     except PorticoError as error:
-        raise ToolError(f"{error.message} (HTTP {error.http_status}, {error.error_type})") from error
+        code = f", code {error.code}" if error.code else ""
+        raise ToolError(f"{error.message} (HTTP {error.http_status}, {error.error_type}{code})") from error

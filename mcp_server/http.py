@@ -65,7 +65,9 @@ class McpEndpoint:
         try:
             principal = await authenticate(self._services, request.headers)
         except AuthenticationFailed as error:
-            challenge = 'Bearer realm="portico", error="invalid_token"'
+            # RFC 6750 §3.1: no error code in the challenge when no credentials were presented.
+            presented = error.code != "missing_api_key"
+            challenge = 'Bearer realm="portico"' + (', error="invalid_token"' if presented else "")
             await _error(401, error.message, error.error_type, **{"www-authenticate": challenge})(scope, receive, send)
             return
         scope[PRINCIPAL_SCOPE_KEY] = principal

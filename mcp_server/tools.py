@@ -49,9 +49,15 @@ def tool_function(operation: Operation, services: Services, principal_of: Princi
     return tool
 
 
+def title_of(operation: Operation) -> str:
+    """`files_create_upload_url` → `Files: create upload url`."""
+    toolset, _, action = operation.name.partition("_")
+    return f"{toolset.replace('-', ' ').capitalize()}: {action.replace('_', ' ')}" if action else toolset.capitalize()
+
+
 def annotations_for(operation: Operation) -> ToolAnnotations:
     return ToolAnnotations(
-        title=operation.summary.split(":")[0].split(";")[0][:60],
+        title=title_of(operation),
         read_only_hint=operation.read_only,
         destructive_hint=operation.destructive,
         idempotent_hint=operation.idempotent,

@@ -131,7 +131,6 @@ def test_mcp_stdio_refuses_to_start_without_a_key(data_dir: Path) -> None:
 async def test_mcp_over_stdio(data_dir: Path, mode: str) -> None:
     key = "pk-stdio-test-key-0123456789abcdefghijklmnop"
     env = clean_env(PORTICO_ADMIN_API_KEY=key, PORTICO_API_KEY=key, PORTICO_LOG_LEVEL="WARNING")
-    subprocess.run([*PORTICO, "migrate", "--data-dir", str(data_dir)], check=True, env=env, capture_output=True)
     server = StdioServerParameters(
         command=sys.executable, args=["-m", "portico.cli", "mcp-stdio", "--data-dir", str(data_dir)], env=env
     )

@@ -194,6 +194,7 @@ async def test_invalid_batch_jsonl_is_refused_with_line_and_rule(
         )
         message = error_text(refused)
         assert 'line 2: custom_id "req-7" repeats line 1' in message
+        assert "code duplicate_custom_id" in message, "the stable error code reaches MCP clients too"
         assert "unique custom_id" in message
 
         assert await file_ids(client) == before
@@ -275,11 +276,12 @@ def test_transport_guards_answer_before_mcp(raw_mcp: httpx.Client, tenant: Works
     missing = raw_mcp.post("/mcp", json=INITIALIZE)
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Bearer ")
+    assert "error=" not in missing.headers["www-authenticate"], "RFC 6750: no error code without credentials"
     assert missing.json()["error"]["type"] == "authentication_error"
 
     wrong = raw_mcp.post("/mcp", json=INITIALIZE, headers={"Authorization": "Bearer pk-not-a-real-key"})
     assert wrong.status_code == 401
-    assert wrong.headers["www-authenticate"].startswith("Bearer ")
+    assert 'error="invalid_token"' in wrong.headers["www-authenticate"]
     assert wrong.json()["error"]["message"] == "Invalid API key."
 
     evil_origin = raw_mcp.post("/mcp", json=INITIALIZE, headers={**bearer, "Origin": "http://evil.example"})
