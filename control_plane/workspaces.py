@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, exists, or_, select
 
 from portico.context import CallContext
+from portico.db.credentials import RoutingConfig, VirtualKey
 from portico.db.models import ApiKey, File, UploadGrant, Workspace
 from portico.errors import Conflict, NotFound
 from portico.ids import now
@@ -233,10 +234,15 @@ async def delete_workspace(ctx: CallContext, args: WorkspaceIdInput) -> DeletedW
     if row.is_default:
         raise Conflict("The default workspace cannot be deleted.", param="workspace_id", code="default_workspace")
     async with ctx.services.sessions() as session, session.begin():
-        if (await session.execute(select(exists().where(File.workspace_id == row.id)))).scalar():
-            raise Conflict(
-                "This workspace still holds files; delete them first.", param="workspace_id", code="not_empty"
-            )
+        for kind, column in (
+            ("files", File.workspace_id),
+            ("virtual keys", VirtualKey.workspace_id),
+            ("configs", RoutingConfig.workspace_id),
+        ):
+            if (await session.execute(select(exists().where(column == row.id)))).scalar():
+                raise Conflict(
+                    f"This workspace still holds {kind}; delete them first.", param="workspace_id", code="not_empty"
+                )
         await session.execute(delete(UploadGrant).where(UploadGrant.workspace_id == row.id))
         await session.execute(delete(ApiKey).where(ApiKey.workspace_id == row.id))
         await session.execute(delete(Workspace).where(Workspace.id == row.id))

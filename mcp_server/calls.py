@@ -51,4 +51,4 @@ async def run_operation(
         return await invoke(operation, call, parse_arguments(operation, arguments))
     except PorticoError as error:
         code = f", code {error.code}" if error.code else ""
-        raise ToolError(f"{error.message} (HTTP {error.http_status}, {error.error_type}{code})") from error
+        raise ToolError(f"{error.message} (HTTP {error.status}, {error.error_type}{code})") from error

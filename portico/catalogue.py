@@ -11,6 +11,8 @@ OPERATION_MODULES = (
     "files.upload_grants",
     "control_plane.workspaces",
     "control_plane.api_keys",
+    "control_plane.virtual_keys",
+    "control_plane.configs",
     "portico.diagnostics",
 )
 

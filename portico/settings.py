@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None
     # The key used by `portico mcp-stdio`, where there is no HTTP header to carry one.
     api_key: SecretStr | None = None
+    # Fernet key sealing provider secrets at rest; empty: generated into `<data_dir>/secret.key` on first use.
+    # Processes that share a database must share this key.
+    secret_key: SecretStr | None = None
+    # Operator-configured upstream base URLs by provider, overriding the public defaults (an Azure proxy, a
+    # regional endpoint, or the simulators), e.g. {"openai": "http://127.0.0.1:9001/v1"}. Trusted: not SSRF-vetted.
+    provider_endpoints: dict[str, str] = Field(default_factory=dict)
+
     # The public base URL, used in upload URLs; empty means derived from the request.
     public_url: str = ""
 

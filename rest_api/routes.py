@@ -28,7 +28,7 @@ API_PREFIX = "/v1"
 
 
 def error_response(error: PorticoError) -> JSONResponse:
-    return JSONResponse(error.to_body(), status_code=error.http_status)
+    return JSONResponse(error.to_body(), status_code=error.status)
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def endpoint_for(operation: Operation, services: Services) -> Any:
                 arguments = parse_arguments(operation, await gather_arguments(request))
             return render(await invoke(operation, ctx, arguments))
         except PorticoError as error:
-            log.info("%s %s -> %s: %s", request.method, request.url.path, error.http_status, error.message)
+            log.info("%s %s -> %s: %s", request.method, request.url.path, error.status, error.message)
             return error_response(error)
 
     endpoint.__name__ = operation.name

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
+from portico.db import credentials  # noqa: F401 - its tables are part of the schema
 from portico.db.engine import create_engine, upgrade_schema
 from portico.db.models import Base
 from tests.conftest import fresh_postgres_database
@@ -34,20 +35,30 @@ async def test_migrations_build_exactly_the_models(database_url: str) -> None:
         async with engine.connect() as connection:
             assert await connection.run_sync(schema_differences) == []
             revision = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-        assert revision == "0001"
+        assert revision == "0002"
     finally:
         await engine.dispose()
 
 
-async def test_upgrading_again_keeps_existing_rows(database_url: str) -> None:
+async def test_upgrading_from_the_first_revision_keeps_existing_rows(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
-        await upgrade_schema(engine)
+        await upgrade_schema(engine, "0001")
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO organisations (id, name, created_at) VALUES ('o1', 'Org', 1)"))
+            await connection.execute(
+                text(
+                    "INSERT INTO workspaces (id, slug, organisation_id, name, is_default, metadata, usage_limits,"
+                    " rate_limits, created_at, last_updated_at)"
+                    " VALUES ('w1', 'w1', 'o1', 'W', true, '{}', '[]', '[]', 1, 1)"
+                )
+            )
         await upgrade_schema(engine)
+        await upgrade_schema(engine)  # a second start finds nothing to do
         async with engine.connect() as connection:
-            names = (await connection.execute(text("SELECT name FROM organisations"))).scalars().all()
-        assert names == ["Org"]
+            names = (await connection.execute(text("SELECT name FROM workspaces"))).scalars().all()
+            tables = await connection.run_sync(lambda sync: sync.dialect.get_table_names(sync))
+        assert names == ["W"]
+        assert {"virtual_keys", "configs", "config_versions"} <= set(tables)
     finally:
         await engine.dispose()

@@ -43,15 +43,16 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade_schema(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision; existing rows are kept (each revision migrates them)."""
+async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (the newest by default); existing rows are kept (each revision migrates
+    them)."""
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
     async with engine.begin() as connection:
         await connection.run_sync(run)

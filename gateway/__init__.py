@@ -1,0 +1,1 @@
+"""The inference gateway: routing requests to providers per virtual keys and configs."""
