@@ -13,6 +13,8 @@ OPERATION_MODULES = (
     "control_plane.api_keys",
     "control_plane.virtual_keys",
     "control_plane.configs",
+    "gateway.inference",
+    "gateway.tools",
     "portico.diagnostics",
 )
 

@@ -45,7 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     ops = commands.add_parser("ops", help="which of the spec's 224 operations are implemented, by tag")
     ops.add_argument("--json", action="store_true", help="machine-readable output")
     ops.add_argument("--missing", action="store_true", help="also list the operations not yet implemented")
+    _simulate(commands.add_parser("simulate", help="a loopback simulator of a vendor's API (tests, demo, benchmarks)"))
     return parser
+
+
+def _simulate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=("openai", "bedrock", "vertex"), help="which vendor's API to simulate")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 8801 openai, 8802 bedrock, 8803 vertex)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests answered with an error")
+    parser.add_argument("--fail-status", type=int, choices=(429, 500, 503), default=429, help="status of those errors")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on 429/503 (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the failure RNG (same seed, same failures)")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -63,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print_coverage(as_json=args.json, show_missing=args.missing)
         return
     runners = {"up": run_up, "serve": run_serve, "worker": run_worker, "mcp-stdio": run_stdio, "migrate": run_migrate}
+    runners["simulate"] = run_simulate
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runners[args.command](settings, args))
 
@@ -180,6 +193,15 @@ async def run_stdio(settings: Settings, _: argparse.Namespace) -> None:
     if settings.api_key is None:
         sys.exit("portico mcp-stdio needs PORTICO_API_KEY: the Portico API key the MCP client acts as.")
     await serve_stdio(settings)
+
+
+async def run_simulate(settings: Settings, args: argparse.Namespace) -> None:
+    from providers.simulators.app import run_simulator
+    from providers.simulators.controls import SimulatorControls
+
+    knobs = ("latency_ms", "fail_rate", "fail_status", "retry_after", "seed")
+    controls = SimulatorControls(**{knob: getattr(args, knob) for knob in knobs})
+    await run_simulator(args.kind, controls, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

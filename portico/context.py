@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from portico.blob.base import BlobStore
+    from providers.http import UpstreamClient
 
 ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -47,6 +48,8 @@ class Services:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     blobs: BlobStore
+    # Every call Portico makes upstream (providers, custom hosts) goes through this one client.
+    upstream: UpstreamClient
     redis: Redis | None = None
 
 

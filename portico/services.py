@@ -8,6 +8,8 @@ from portico.blob import open_blob_store
 from portico.context import Services
 from portico.db.engine import create_engine, session_factory, upgrade_schema
 from portico.settings import Settings
+from providers.http import UpstreamClient
+from providers.ssrf import Allowlist
 
 
 async def open_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -16,11 +18,19 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> Services
     if migrate:
         await upgrade_schema(engine)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    return Services(settings=settings, sessions=session_factory(engine), blobs=open_blob_store(settings), redis=redis)
+    upstream = UpstreamClient(Allowlist.from_entries(settings.custom_host_allowlist))
+    return Services(
+        settings=settings,
+        sessions=session_factory(engine),
+        blobs=open_blob_store(settings),
+        upstream=upstream,
+        redis=redis,
+    )
 
 
 async def close_services(services: Services) -> None:
     await services.blobs.aclose()
+    await services.upstream.aclose()
     if services.redis is not None:
         await services.redis.aclose()
     bind = services.sessions.kw.get("bind")

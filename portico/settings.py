@@ -58,10 +58,14 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 900
 
     # Toolsets listed by MCP `tools/list`; every operation stays reachable through the discovery tools.
-    mcp_toolsets: list[str] = Field(default_factory=lambda: ["files", "discovery"])
+    mcp_toolsets: list[str] = Field(default_factory=lambda: ["files", "inference", "discovery"])
     # Extra Host / Origin values accepted by /mcp (loopback ones are always accepted).
     allowed_hosts: list[str] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)
+    # Upstreams a caller may name in `custom_host` although the SSRF guard would refuse them (a vLLM or Ollama on
+    # the private network): env PORTICO_CUSTOM_HOST_ALLOWLIST, a JSON list of host names, `*.suffix` wildcards or
+    # CIDRs, e.g. '["ollama", "*.svc.cluster.local", "10.20.0.0/16"]'. See providers/ssrf.py.
+    custom_host_allowlist: list[str] = Field(default_factory=list)
 
     # On a new data directory this key becomes the organisation admin key; otherwise one is generated and
     # printed once.

@@ -41,7 +41,8 @@ _SPECS = [
     ProviderSpec(
         "vertex-ai",
         "vertex",
-        secret_fields=("vertexServiceAccountJson",),
+        # `key`: a ready OAuth access token, as an alternative to the service-account JSON.
+        secret_fields=("vertexServiceAccountJson", "key"),
         config_fields=_VERTEX_CONFIG,
         required=("vertexProjectId", "vertexRegion"),
     ),

@@ -18,7 +18,8 @@ from starlette.routing import Route
 from portico.auth import WORKSPACE_HEADER, authenticate
 from portico.context import Services
 from portico.dispatch import build_context, invoke, parse_arguments
-from portico.errors import InvalidRequest, PorticoError
+from portico.errors import PorticoError
+from portico.json_body import json_object
 from portico.registry import Operation, Registry
 from portico.streaming import StreamedContent
 
@@ -31,25 +32,10 @@ def error_response(error: PorticoError) -> JSONResponse:
     return JSONResponse(error.to_body(), status_code=error.status)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InvalidRequest(
-            f"The body is not valid JSON: {error.msg} at position {error.pos}.", param="body"
-        ) from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The body must be a JSON object.", param="body")
-    return body
-
-
 async def gather_arguments(request: Request) -> dict[str, Any]:
     arguments: dict[str, Any] = dict(request.query_params)
     if request.method in ("POST", "PUT", "PATCH"):
-        arguments.update(await json_body(request))
+        arguments.update(await json_object(request))
     arguments.update(request.path_params)
     return arguments
 
@@ -57,6 +43,8 @@ async def gather_arguments(request: Request) -> dict[str, Any]:
 def render(result: object) -> Response:
     if isinstance(result, BaseModel):
         return Response(result.model_dump_json(), media_type="application/json")
+    if isinstance(result, dict):
+        return Response(json.dumps(result, separators=(",", ":")), media_type="application/json")
     if isinstance(result, StreamedContent):
         headers = {"content-length": str(result.length)} if result.length is not None else {}
         return StreamingResponse(result.chunks, media_type=result.media_type, headers=headers)

@@ -122,7 +122,9 @@ async def test_tools_list_is_the_files_and_discovery_toolsets(
 
     registry = load_registry()
     assert tools.keys() >= FILES_TOOLS | DISCOVERY_TOOLS
-    listed_by_default = {op.name for op in registry.mcp_operations() if op.toolset in ("files", "discovery")}
+    listed_by_default = {
+        op.name for op in registry.mcp_operations() if op.toolset in ("files", "inference", "discovery")
+    }
     assert tools.keys() == listed_by_default | {"operations_search", "operations_describe", "operations_call"}
     admin = {op.name for op in registry if op.toolset == "admin"}
     assert {"workspaces_create", "workspaces_list", "api_keys_create"} <= admin

@@ -1,0 +1,147 @@
+"""The inference operations: chat completions (plain and streamed) and embeddings, routed per request.
+
+Over REST the body is OpenAI's and the route comes from Portkey's headers; over MCP the same service runs with
+the route as tool arguments (`gateway.tools`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+
+from gateway.executor import execute
+from gateway.route import Route, plan_for
+from gateway.targets import ResolvedTarget
+from portico.context import CallContext
+from portico.dispatch import invalid_arguments
+from portico.errors import PorticoError
+from portico.json_body import json_object
+from portico.registry import operation
+from portico.streaming import StreamedContent
+from providers.adapters.base import Json, require
+from providers.adapters.registry import adapter_for
+
+DATA_SCOPE = "completions.write"
+
+
+class InferenceCall(BaseModel):
+    """An OpenAI request body plus where to send it."""
+
+    body: dict[str, Any]
+    route: Route
+
+
+class ChatBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    stream: bool = False
+
+
+class EmbeddingsBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    input: str | list[Any]
+
+
+async def read_inference(request: Request, _: CallContext) -> InferenceCall:
+    return InferenceCall(body=await json_object(request), route=Route.from_headers(request.headers))
+
+
+def checked(model: type[BaseModel], body: dict[str, Any]) -> None:
+    try:
+        model.model_validate(body)
+    except ValidationError as error:
+        raise invalid_arguments(error) from None
+
+
+def with_overrides(body: Json, target: ResolvedTarget) -> Json:
+    return {**body, **target.override_params} if target.override_params else body
+
+
+async def complete_chat(ctx: CallContext, call: InferenceCall) -> Json:
+    checked(ChatBody, call.body)
+
+    async def attempt(target: ResolvedTarget, timeout_s: float | None) -> Json:
+        adapter = adapter_for(target.spec)
+        require(adapter, "chat", target.provider)
+        return await adapter.chat(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
+
+    return await execute(ctx, await plan_for(ctx, call.route), attempt)
+
+
+async def stream_chat(ctx: CallContext, call: InferenceCall) -> AsyncIterator[Json]:
+    checked(ChatBody, call.body)
+
+    async def attempt(target: ResolvedTarget, timeout_s: float | None) -> AsyncIterator[Json]:
+        adapter = adapter_for(target.spec)
+        require(adapter, "chat_stream", target.provider)
+        return await adapter.open_chat_stream(
+            ctx.services.upstream, target, with_overrides(call.body, target), timeout_s
+        )
+
+    return await execute(ctx, await plan_for(ctx, call.route), attempt)
+
+
+async def server_sent_events(chunks: AsyncIterator[Json]) -> AsyncIterator[bytes]:
+    """OpenAI's SSE framing. An error after the response has started can only be reported in-band."""
+    try:
+        async for chunk in chunks:
+            yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+    except PorticoError as error:
+        yield b"data: " + json.dumps(error.to_body()).encode() + b"\n\n"
+        return
+    yield b"data: [DONE]\n\n"
+
+
+@operation(
+    name="chat_completions",
+    summary="Create a chat completion (OpenAI format) at the provider chosen by virtual key, config or headers.",
+    toolset="inference",
+    input_model=InferenceCall,
+    output_model=None,
+    scope=DATA_SCOPE,
+    method="POST",
+    path="/chat/completions",
+    mcp=False,
+    rest_reader=read_inference,
+    mcp_alternatives=("chat",),
+)
+async def chat_completions(ctx: CallContext, call: InferenceCall) -> Json | StreamedContent:
+    if call.body.get("stream"):
+        return StreamedContent(server_sent_events(await stream_chat(ctx, call)), media_type="text/event-stream")
+    return await complete_chat(ctx, call)
+
+
+@operation(
+    name="embeddings_create",
+    summary="Create embeddings (OpenAI format) at the provider chosen by virtual key, config or headers.",
+    toolset="inference",
+    input_model=InferenceCall,
+    output_model=None,
+    scope=DATA_SCOPE,
+    method="POST",
+    path="/embeddings",
+    mcp=False,
+    rest_reader=read_inference,
+    mcp_alternatives=("embeddings",),
+)
+async def embeddings(ctx: CallContext, call: InferenceCall) -> Json:
+    return await embed(ctx, call)
+
+
+async def embed(ctx: CallContext, call: InferenceCall) -> Json:
+    checked(EmbeddingsBody, call.body)
+
+    async def attempt(target: ResolvedTarget, timeout_s: float | None) -> Json:
+        adapter = adapter_for(target.spec)
+        require(adapter, "embeddings", target.provider)
+        return await adapter.embeddings(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
+
+    return await execute(ctx, await plan_for(ctx, call.route), attempt)

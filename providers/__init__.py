@@ -1,0 +1,1 @@
+"""Upstream providers: vendor adapters, the upstream HTTP client and its SSRF guard, and loopback simulators."""

@@ -1,0 +1,1 @@
+"""One adapter per vendor wire protocol, chosen by `providers.catalogue` data through `ADAPTERS`."""

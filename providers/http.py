@@ -1,0 +1,238 @@
+"""The HTTP client for every call Portico makes upstream: provider APIs and caller-supplied `custom_host`s.
+
+aiohttp, because httpx's own pool collapses past ~64 concurrent requests while aiohttp scales (DESIGN.md §5).
+
+Two sessions, which never share a connection pool, a DNS cache or anything else:
+
+- guarded (the default), for URLs a caller supplied (`custom_host`, any URL taken from a request). The URL's form,
+  an IP-literal host and internal names are checked before the request (`parse_upstream_url`); a name is resolved
+  by the connector through `_VettingResolver`, which judges every address and hands the connector only judged
+  ones. The connection therefore goes to exactly the addresses that were checked, with no window for DNS
+  rebinding between check and connect. Answers are cached for `dns_cache_seconds` (they are vetted answers), so
+  a name costs one lookup per TTL rather than one per request.
+- trusted (`trusted=True`), for base URLs an operator configured (settings, a provider's default endpoint such as
+  api.openai.com or a Bedrock regional endpoint, a simulator on 127.0.0.1 in tests, a VPC endpoint). The guard
+  would refuse several of those, and the operator chose them. Pass `trusted=True` only for a URL that comes from
+  configuration, never for one built from anything in a request.
+
+Both sessions: redirects are never followed (a 3xx reaches the caller as is; following one would hand the
+destination to whoever controls the upstream); cookies are never kept (one client serves every workspace, and a
+cookie set by one tenant's upstream must not ride on another's request); proxies from the environment are ignored
+(the guard judges the address the connection goes to, and a proxy would make that the proxy's).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import socket
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from portico.errors import UpstreamError
+from providers.ssrf import Allowlist, IPAddress, Resolver, parse_http_url, parse_upstream_url, system_resolve, vet_host
+
+if TYPE_CHECKING:
+    from aiohttp.abc import ResolveResult  # a TypedDict: built below as a plain dict
+
+CHUNK_BYTES = 64 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+
+
+class UpstreamUnreachable(UpstreamError):
+    """The upstream could not be reached or broke off its answer (502, code `upstream_unreachable`), did not answer
+    in time (504, `upstream_timeout`), or sent a line past the limit (502, `upstream_bad_response`). An
+    `UpstreamError`, so a config's fallback and retry treat it like any failing provider."""
+
+    def __init__(self, message: str, *, code: str, status: int = 502, provider: str = "upstream") -> None:
+        super().__init__(message, status=status, provider=provider, code=code)
+
+
+@contextmanager
+def _upstream_errors(host: str) -> Iterator[None]:
+    """aiohttp's connection and timeout errors, as the one error tree (DESIGN.md §6). Refusals pass through."""
+    try:
+        yield
+    except TimeoutError as exc:  # aiohttp's ServerTimeoutError and ConnectionTimeoutError are TimeoutErrors too
+        raise UpstreamUnreachable(
+            f"The upstream '{host}' did not answer in time.", code="upstream_timeout", status=504
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnreachable(
+            f"The upstream '{host}' could not be reached: {exc}", code="upstream_unreachable"
+        ) from exc
+
+
+class _VettingResolver(AbstractResolver):
+    """Resolves for the guarded connector and returns only addresses `vet_host` accepted, so the connector can
+    connect nowhere else. A refusal propagates as UnsafeUpstream (aiohttp only wraps OSError)."""
+
+    def __init__(self, allowlist: Allowlist, resolve: Resolver) -> None:
+        self._allowlist = allowlist
+        self._resolve = resolve
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await vet_host(host, port, self._allowlist, resolve=self._resolve)
+        results = [_resolve_result(host, ip, port) for ip in addresses if family in (socket.AF_UNSPEC, _family(ip))]
+        if not results:
+            raise OSError(f"'{host}' has no {family.name} address")
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+def _family(ip: IPAddress) -> socket.AddressFamily:
+    return socket.AF_INET if ip.version == 4 else socket.AF_INET6
+
+
+def _resolve_result(host: str, ip: IPAddress, port: int) -> ResolveResult:
+    # Numeric flags: the connector must connect to this address as is, not look anything up again.
+    flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+    return {"hostname": host, "host": str(ip), "port": port, "family": _family(ip), "proto": 0, "flags": flags}
+
+
+class UpstreamResponse:
+    """An upstream answer: status and headers, and the body read whole or streamed. Valid inside `request()`."""
+
+    def __init__(self, raw: aiohttp.ClientResponse, host: str) -> None:
+        self._raw = raw
+        self._host = host
+
+    @property
+    def status(self) -> int:
+        return self._raw.status
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self._raw.headers
+
+    async def read(self) -> bytes:
+        with _upstream_errors(self._host):
+            return await self._raw.read()
+
+    async def text(self) -> str:
+        return (await self.read()).decode(self._raw.charset or "utf-8", errors="replace")
+
+    async def json(self) -> Any:
+        return jsonlib.loads(await self.read())
+
+    async def iter_chunks(self, size: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
+        """The body as it arrives, in chunks of at most `size` bytes."""
+        with _upstream_errors(self._host):
+            async for chunk in self._raw.content.iter_chunked(size):
+                yield chunk
+
+    async def iter_lines(self, max_line_bytes: int = MAX_LINE_BYTES) -> AsyncIterator[bytes]:
+        """The body line by line (SSE, JSONL), without the LF or CRLF ending; a last unterminated line included.
+
+        Once the unfinished line held back exceeds `max_line_bytes`, the stream ends with UpstreamUnreachable
+        rather than growing a buffer for as long as an upstream cares to send without a newline.
+        """
+        buffer = b""
+        async for chunk in self.iter_chunks():
+            *lines, buffer = (buffer + chunk).split(b"\n")
+            for line in lines:
+                yield line.removesuffix(b"\r")
+            if len(buffer) > max_line_bytes:
+                raise UpstreamUnreachable(
+                    f"The upstream '{self._host}' sent a line longer than {max_line_bytes} bytes.",
+                    code="upstream_bad_response",
+                )
+        if buffer:
+            yield buffer.removesuffix(b"\r")
+
+
+class UpstreamClient:
+    """One per process: owns the guarded and the trusted aiohttp sessions (created on first use, in the loop)."""
+
+    def __init__(
+        self,
+        allowlist: Allowlist | None = None,
+        *,
+        resolve: Resolver = system_resolve,
+        max_connections: int = 1024,
+        dns_cache_seconds: int = 10,
+    ) -> None:
+        self.allowlist = allowlist if allowlist is not None else Allowlist()
+        self._resolve = resolve
+        self._max_connections = max_connections
+        self._dns_cache_seconds = dns_cache_seconds
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}
+
+    @asynccontextmanager
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Any = None,
+        # aiohttp applies it per phase (connect, each read), which a caller's asyncio.timeout cannot express.
+        timeout: float | None,  # noqa: ASYNC109
+        total_timeout: float | None = None,
+        trusted: bool = False,
+    ) -> AsyncIterator[UpstreamResponse]:
+        """Send a request; the response is read inside the `async with` block and released when it ends.
+
+        `timeout` bounds connecting (DNS and a pool slot included) and each wait for bytes, so a streamed answer
+        may run as long as bytes keep coming; `total_timeout` bounds the whole exchange; None means no bound.
+        A 3xx is returned as is. Raises UnsafeUpstream (400) when the guard refuses the URL, UpstreamUnreachable
+        (503) when the upstream is not reached.
+        """
+        target, host = self._target(url, trusted)
+        client_timeout = aiohttp.ClientTimeout(total=total_timeout, connect=timeout, sock_read=timeout)
+        async with AsyncExitStack() as stack:
+            with _upstream_errors(host):
+                raw = await stack.enter_async_context(
+                    self._session(trusted).request(
+                        method,
+                        target,
+                        headers=headers,
+                        json=json,
+                        data=data,
+                        timeout=client_timeout,
+                        allow_redirects=False,
+                    )
+                )
+            yield UpstreamResponse(raw, host)
+
+    def _target(self, url: str, trusted: bool) -> tuple[URL, str]:
+        if trusted:
+            parsed, host, _ = parse_http_url(url)
+            return parsed, host
+        target = parse_upstream_url(url, self.allowlist)
+        return target.url, target.host
+
+    def _session(self, trusted: bool) -> aiohttp.ClientSession:
+        # No await between the check and the store, so concurrent first requests cannot create two sessions.
+        session = self._sessions.get(trusted)
+        if session is None or session.closed:
+            resolver = None if trusted else _VettingResolver(self.allowlist, self._resolve)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ttl_dns_cache=self._dns_cache_seconds, resolver=resolver
+            )
+            session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, raise_for_status=False
+            )
+            self._sessions[trusted] = session
+        return session
+
+    async def aclose(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
