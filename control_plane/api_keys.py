@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from control_plane.scopes import ALL_SCOPES, KEY_ADMIN_FAMILY, WORKSPACE_SCOPES
 from control_plane.workspaces import iso
 from control_plane.workspaces import load as load_workspace
+from portico.auth import forget_key
 from portico.context import CallContext, Principal
 from portico.db.models import ApiKey
 from portico.errors import InvalidRequest, NotFound, PermissionDenied
@@ -241,7 +242,7 @@ async def list_keys(ctx: CallContext, args: ListApiKeysInput) -> ApiKeyList:
     if args.workspace_id:
         query = query.where(ApiKey.workspace_id == (await load_workspace(ctx, args.workspace_id)).id)
     async with ctx.services.sessions() as session:
-        rows, total = await page_rows(session, query, args, ApiKey.created_at.desc(), ApiKey.id)
+        rows, total = await page_rows(session, query, args, ApiKey.created_at.desc(), ApiKey.id.desc())
     return ApiKeyList(total=total, data=[to_wire(r) for r in rows])
 
 
@@ -289,6 +290,7 @@ async def update(ctx: CallContext, args: UpdateApiKeyInput) -> ApiKeyOut:
     row.last_updated_at = now()
     async with ctx.services.sessions() as session, session.begin():
         await session.merge(row)
+    forget_key(ctx.services, row.key_hash)
     return to_wire(row)
 
 
@@ -310,4 +312,5 @@ async def delete_key(ctx: CallContext, args: ApiKeyIdInput) -> DeletedApiKey:
         raise InvalidRequest("A key cannot delete itself.", param="id", code="self_delete")
     async with ctx.services.sessions() as session, session.begin():
         await session.execute(delete(ApiKey).where(ApiKey.id == row.id))
+    forget_key(ctx.services, row.key_hash)
     return DeletedApiKey(id=row.id)

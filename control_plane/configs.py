@@ -200,7 +200,7 @@ async def list_configs(ctx: CallContext, args: ListConfigsInput) -> Envelope:
     query = (
         select(RoutingConfig)
         .where(RoutingConfig.workspace_id == workspace)
-        .order_by(RoutingConfig.created_at.desc(), RoutingConfig.id)
+        .order_by(RoutingConfig.created_at.desc(), RoutingConfig.id.desc())
         .offset(args.current_page * args.page_size)
         .limit(args.page_size)
     )
@@ -301,7 +301,7 @@ async def versions(ctx: CallContext, args: ConfigSlugInput) -> ConfigVersionList
     query = (
         select(RoutingConfigVersion)
         .where(RoutingConfigVersion.config_id == row.id)
-        .order_by(RoutingConfigVersion.created_at.desc(), RoutingConfigVersion.version_id)
+        .order_by(RoutingConfigVersion.created_at.desc(), RoutingConfigVersion.version_id.desc())
     )
     async with ctx.services.sessions() as session:
         rows = (await session.execute(query)).scalars().all()

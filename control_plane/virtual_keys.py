@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
 from control_plane.workspaces import iso
+from gateway.targets import forget_virtual_key
 from portico.auth import resolve_workspace
 from portico.context import CallContext
 from portico.db.credentials import VirtualKey
@@ -218,7 +219,7 @@ async def list_keys(ctx: CallContext, args: ListVirtualKeysInput) -> VirtualKeyL
     workspace = await acting_workspace(ctx, args.workspace_id)
     query = select(VirtualKey).where(VirtualKey.workspace_id == workspace)
     async with ctx.services.sessions() as session:
-        rows, total = await page_rows(session, query, args, VirtualKey.created_at.desc(), VirtualKey.id)
+        rows, total = await page_rows(session, query, args, VirtualKey.created_at.desc(), VirtualKey.id.desc())
     return VirtualKeyList(total=total, data=[to_wire(r) for r in rows])
 
 
@@ -265,6 +266,7 @@ async def update(ctx: CallContext, args: UpdateVirtualKeyInput) -> VirtualKeyOut
     row.last_updated_at = now()
     async with ctx.services.sessions() as session, session.begin():
         await session.merge(row)
+    forget_virtual_key(ctx.services, row.workspace_id, row.slug)
     return to_wire(row)
 
 
@@ -284,4 +286,5 @@ async def delete_key(ctx: CallContext, args: SlugInput) -> DeletedVirtualKey:
     row = await load(ctx, args.slug, args.workspace_id)
     async with ctx.services.sessions() as session, session.begin():
         await session.execute(delete(VirtualKey).where(VirtualKey.id == row.id))
+    forget_virtual_key(ctx.services, row.workspace_id, row.slug)
     return DeletedVirtualKey(slug=row.slug)

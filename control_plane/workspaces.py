@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, exists, or_, select
 
+from portico.auth import forget_key, forget_workspaces
 from portico.context import CallContext
 from portico.db.credentials import RoutingConfig, VirtualKey
 from portico.db.models import ApiKey, File, UploadGrant, Workspace
@@ -170,7 +171,7 @@ async def list_workspaces(ctx: CallContext, args: ListWorkspacesInput) -> Worksp
     elif args.name:
         query = query.where(Workspace.name.contains(args.name, autoescape=True))
     async with ctx.services.sessions() as session:
-        rows, total = await page_rows(session, query, args, Workspace.created_at.desc(), Workspace.id)
+        rows, total = await page_rows(session, query, args, Workspace.created_at.desc(), Workspace.id.desc())
     return WorkspaceList(total=total, data=[to_wire(r) for r in rows])
 
 
@@ -243,7 +244,11 @@ async def delete_workspace(ctx: CallContext, args: WorkspaceIdInput) -> DeletedW
                 raise Conflict(
                     f"This workspace still holds {kind}; delete them first.", param="workspace_id", code="not_empty"
                 )
+        revoked = (await session.execute(select(ApiKey.key_hash).where(ApiKey.workspace_id == row.id))).scalars().all()
         await session.execute(delete(UploadGrant).where(UploadGrant.workspace_id == row.id))
         await session.execute(delete(ApiKey).where(ApiKey.workspace_id == row.id))
         await session.execute(delete(Workspace).where(Workspace.id == row.id))
+    for key_hash in revoked:
+        forget_key(ctx.services, key_hash)
+    forget_workspaces(ctx.services)
     return DeletedWorkspace(id=row.id)

@@ -3,7 +3,6 @@ settings, and a base URL — with whether that URL is operator-trusted or must p
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,10 +10,11 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.config_model import Target
-from portico.context import CallContext
+from portico.context import CallContext, Services
 from portico.db.credentials import VirtualKey
 from portico.errors import InvalidRequest, NotFound
 from portico.secrets import SecretBox
+from portico.ttl_cache import TtlCache
 from providers.catalogue import ProviderSpec, provider_spec, supported_names
 
 # Virtual keys are read on every request: a short-lived cache keeps that off the database. A key rotated or
@@ -38,36 +38,34 @@ class ResolvedTarget:
         return self.spec.name
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Cached:
     row: VirtualKey
     secrets: dict[str, Any]
-    expires: float
 
 
-_virtual_keys: dict[tuple[str, str], _Cached] = {}
+def _virtual_keys(services: Services) -> TtlCache[tuple[str, str], _Cached]:
+    return services.cache("virtual_keys", CACHE_SECONDS)
 
 
-def forget_virtual_key(workspace_id: str, slug: str) -> None:
-    _virtual_keys.pop((workspace_id, slug), None)
+def forget_virtual_key(services: Services, workspace_id: str, slug: str) -> None:
+    _virtual_keys(services).discard((workspace_id, slug))
 
 
 async def _virtual_key(ctx: CallContext, slug: str) -> _Cached:
     cache_key = (ctx.workspace_id, slug)
-    cached = _virtual_keys.get(cache_key)
-    if cached is not None and cached.expires > time.monotonic():
+    cached = _virtual_keys(ctx.services).get(cache_key)
+    if cached is not None:
         return cached
     query = select(VirtualKey).where(VirtualKey.workspace_id == ctx.workspace_id, VirtualKey.slug == slug)
     async with ctx.services.sessions() as session:
         row = (await session.execute(query)).scalar_one_or_none()
     if row is None or row.status != "active":
-        _virtual_keys.pop(cache_key, None)
         raise NotFound(
             f"No virtual key '{slug}' in this workspace.", param="x-portkey-virtual-key", code="unknown_virtual_key"
         )
-    secrets = SecretBox.from_settings(ctx.settings).open(row.sealed_secrets)
-    fresh = _Cached(row=row, secrets=secrets, expires=time.monotonic() + CACHE_SECONDS)
-    _virtual_keys[cache_key] = fresh
+    fresh = _Cached(row=row, secrets=SecretBox.from_settings(ctx.settings).open(row.sealed_secrets))
+    _virtual_keys(ctx.services).put(cache_key, fresh)
     return fresh
 
 

@@ -14,8 +14,29 @@ from portico.context import Principal, Services
 from portico.db.models import ApiKey, Workspace
 from portico.errors import AuthenticationFailed, NotFound
 from portico.ids import hash_secret, now
+from portico.ttl_cache import TtlCache
 
 WORKSPACE_HEADER = "x-portico-workspace"
+# Keys are looked up on every request; a key revoked through another process stops working within this many
+# seconds (at once in the process that revoked it).
+CACHE_SECONDS = 5.0
+
+
+def _principals(services: Services) -> TtlCache[str, Principal]:
+    return services.cache("principals", CACHE_SECONDS)
+
+
+def _workspaces(services: Services) -> TtlCache[tuple[str, str | None], str]:
+    return services.cache("workspace_ids", CACHE_SECONDS)
+
+
+def forget_key(services: Services, key_hash: str) -> None:
+    _principals(services).discard(key_hash)
+
+
+def forget_workspaces(services: Services) -> None:
+    """After a workspace is deleted: drop every cached workspace resolution (rare, so no finer bookkeeping)."""
+    _workspaces(services).clear()
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -36,18 +57,28 @@ async def authenticate(services: Services, headers: Mapping[str, str]) -> Princi
             "No API key: send it in the 'x-portkey-api-key' header or as 'Authorization: Bearer <key>'.",
             code="missing_api_key",
         )
+    key_hash = hash_secret(key)
+    principal = _principals(services).get(key_hash)
+    if principal is None:
+        principal = await _load_principal(services, key_hash)
+        _principals(services).put(key_hash, principal)
+    if principal.expires_at is not None and principal.expires_at <= now():
+        raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
+    return principal
+
+
+async def _load_principal(services: Services, key_hash: str) -> Principal:
     async with services.sessions() as session:
-        row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_secret(key)))).scalar_one_or_none()
+        row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))).scalar_one_or_none()
     if row is None or row.status != "active":
         raise AuthenticationFailed("Invalid API key.", code="invalid_api_key")
-    if row.expires_at is not None and row.expires_at <= now():
-        raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
     return Principal(
         api_key_id=row.id,
         organisation_id=row.organisation_id,
         workspace_id=row.workspace_id,
         key_type=row.key_type,
         scopes=frozenset(row.scopes),
+        expires_at=row.expires_at,
     )
 
 
@@ -56,6 +87,10 @@ async def resolve_workspace(services: Services, principal: Principal, requested:
     `x-portico-workspace` header (id or slug) or else the organisation's default workspace."""
     if principal.workspace_id is not None:
         return principal.workspace_id
+    cache_key = (principal.organisation_id, requested)
+    cached = _workspaces(services).get(cache_key)
+    if cached is not None:
+        return cached
     query = select(Workspace.id).where(Workspace.organisation_id == principal.organisation_id)
     if requested:
         query = query.where((Workspace.id == requested) | (Workspace.slug == requested))
@@ -65,4 +100,5 @@ async def resolve_workspace(services: Services, principal: Principal, requested:
         workspace_id = (await session.execute(query)).scalar_one_or_none()
     if workspace_id is None:
         raise NotFound(f"No workspace '{requested}' in this organisation.", param=WORKSPACE_HEADER)
+    _workspaces(services).put(cache_key, workspace_id)
     return workspace_id

@@ -200,7 +200,10 @@ async def run_simulate(settings: Settings, args: argparse.Namespace) -> None:
     from providers.simulators.controls import SimulatorControls
 
     knobs = ("latency_ms", "fail_rate", "fail_status", "retry_after", "seed")
-    controls = SimulatorControls(**{knob: getattr(args, knob) for knob in knobs})
+    try:
+        controls = SimulatorControls(**{knob: getattr(args, knob) for knob in knobs})
+    except ValueError as error:
+        sys.exit(f"portico simulate: {error}")
     await run_simulator(args.kind, controls, host=args.host, port=args.port)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portico.errors import PermissionDenied
 from portico.settings import Settings
+from portico.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -29,6 +30,7 @@ class Principal:
     workspace_id: str | None
     key_type: str
     scopes: frozenset[str]
+    expires_at: int | None = None
 
     @property
     def is_organisation_key(self) -> bool:
@@ -51,6 +53,16 @@ class Services:
     # Every call Portico makes upstream (providers, custom hosts) goes through this one client.
     upstream: UpstreamClient
     redis: Redis | None = None
+    # Per-process caches of per-request lookups (API keys, virtual keys), by name; see `cache`.
+    _caches: dict[str, TtlCache[Any, Any]] = field(default_factory=dict, repr=False)
+
+    def cache(self, name: str, seconds: float = 5.0) -> TtlCache[Any, Any]:
+        """The cache `name` of these services (created on first use). Owned by the services, not the module, so
+        two apps in one process (as in tests) never share entries."""
+        found = self._caches.get(name)
+        if found is None:
+            found = self._caches[name] = TtlCache(seconds)
+        return found
 
 
 @dataclass

@@ -7,6 +7,7 @@ called once for real and its 200 body validated with an OpenAPI 3.0 schema valid
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from openapi_schema_validator import OAS30Validator
 
 from portico.catalogue import load_registry
 from portico.coverage import spec_operations, unknown_operations
-from tests.support.server import RunningPortico
+from providers.simulators.app import running_simulator
+from tests.conftest import STACKS, stack_settings
+from tests.support.server import RunningPortico, run_portico
 
 SPEC_PATH = Path(__file__).with_name("spec") / "portkey-openapi.yaml"
 
@@ -56,12 +59,30 @@ def test_registry_matches_the_spec() -> None:
     }
 
 
-def test_every_implemented_operation_answers_per_its_schema(portico_local: RunningPortico) -> None:
-    admin = {"x-portkey-api-key": portico_local.admin_key}
+@pytest.fixture(scope="module")
+def portico_with_upstream(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningPortico]:
+    with running_simulator("openai") as simulator:
+        settings = stack_settings(
+            request,
+            STACKS["sqlite-local"],
+            tmp_path_factory.mktemp("conformance"),
+            provider_endpoints={"openai": f"{simulator}/v1"},
+        )
+        with run_portico(settings) as running:
+            yield running
+
+
+def test_every_implemented_operation_answers_per_its_schema(portico_with_upstream: RunningPortico) -> None:
+    portico = portico_with_upstream
+    admin = {"x-portkey-api-key": portico.admin_key}
     checked: set[tuple[str, str]] = set()
 
-    def call(method: str, spec_path: str, url: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{portico_local.api}{url}", headers=admin, timeout=30, **kwargs)
+    def call(method: str, spec_path: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method, f"{portico.api}{url}", headers={**admin, **(headers or {})}, timeout=30, **kwargs
+        )
         assert response.status_code == 200, f"{method} {url}: {response.status_code} {response.text}"
         # The spec gives no body schema for a few operations (DELETE /admin/workspaces/{workspaceId}).
         if response.headers["content-type"].startswith("application/json") and response_schema(method, spec_path):
@@ -93,6 +114,32 @@ def test_every_implemented_operation_answers_per_its_schema(portico_local: Runni
 
     call("DELETE", "/api-keys/{id}", f"/api-keys/{key['id']}")
     call("DELETE", "/admin/workspaces/{workspaceId}", f"/admin/workspaces/{ws}")
+
+    slug = call("POST", "/virtual-keys", "/virtual-keys", json={"name": "vk", "provider": "openai", "key": "sk"})
+    vk = slug["data"]["slug"]
+    call("GET", "/virtual-keys", "/virtual-keys")
+    call("GET", "/virtual-keys/{slug}", f"/virtual-keys/{vk}")
+    call("PUT", "/virtual-keys/{slug}", f"/virtual-keys/{vk}", json={"note": "n"})
+
+    routed = {"x-portkey-virtual-key": vk}
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    call("POST", "/chat/completions", "/chat/completions", headers=routed, json=chat)
+    embed = {"model": "text-embedding-3-small", "input": "hi"}
+    call("POST", "/embeddings", "/embeddings", headers=routed, json=embed)
+
+    config = call("POST", "/configs", "/configs", json={"name": "c", "config": {"virtual_key": vk}})
+    config_slug = config["data"]["slug"]
+    call("GET", "/configs", "/configs")
+    call("GET", "/configs/{slug}", f"/configs/{config_slug}")
+    call(
+        "PUT",
+        "/configs/{slug}",
+        f"/configs/{config_slug}",
+        json={"config": {"virtual_key": vk, "retry": {"attempts": 1}}},
+    )
+    call("GET", "/configs/{slug}/versions", f"/configs/{config_slug}/versions")
+    call("DELETE", "/configs/{slug}", f"/configs/{config_slug}")
+    call("DELETE", "/virtual-keys/{slug}", f"/virtual-keys/{vk}")
 
     implemented = {op.spec_key for op in load_registry().rest_operations()}
     assert checked == implemented, f"operations not exercised here: {implemented - checked}"

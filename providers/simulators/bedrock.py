@@ -60,7 +60,6 @@ def has_sigv4(request: Request) -> bool:
 
 
 DIALECT = Dialect(
-    name="bedrock",
     error=error,
     authorized=has_sigv4,
     unauthorized_status=403,

@@ -67,8 +67,9 @@ class ToolCall:
     arguments: dict[str, Any]
 
     def arguments_json(self) -> str:
-        # Compact, as OpenAI sends it and as JSON.stringify would serialise a Bedrock or Gemini argument object.
-        return json.dumps(self.arguments, separators=(",", ":"))
+        # Serialised as Portico's translators serialise a Bedrock `input` or Gemini `args` object (json.dumps with
+        # its default separators), so the OpenAI simulator's `arguments` string is byte-identical to theirs.
+        return json.dumps(self.arguments, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ ErrorRenderer = Callable[[int, str], Response]
 class Dialect:
     """One vendor's edge conventions."""
 
-    name: str
     error: ErrorRenderer
     authorized: Callable[[Request], bool]
     unauthorized_status: int

@@ -68,7 +68,6 @@ def error(status: int, message: str, *, param: str | None = None, code: str | No
 
 
 DIALECT = Dialect(
-    name="openai",
     error=error,
     authorized=has_bearer,
     unauthorized_status=401,

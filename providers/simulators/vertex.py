@@ -61,7 +61,6 @@ def error(status: int, message: str) -> Response:
 
 
 DIALECT = Dialect(
-    name="vertex",
     error=error,
     authorized=has_bearer,
     unauthorized_status=401,
