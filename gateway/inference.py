@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
 from gateway.executor import execute
+from gateway.observe import Observation, Trace, observed, observed_stream
 from gateway.route import Route, plan_for
 from gateway.targets import ResolvedTarget
 from portico.context import CallContext
@@ -29,10 +30,17 @@ DATA_SCOPE = "completions.write"
 
 
 class InferenceCall(BaseModel):
-    """An OpenAI request body plus where to send it."""
+    """An OpenAI request body, where to send it, and the trace it belongs to."""
 
     body: dict[str, Any]
     route: Route
+    trace: Trace = Field(default_factory=Trace)
+
+    def observation(self, operation: str) -> Observation:
+        model = self.body.get("model")
+        return Observation(
+            operation, self.trace, model if isinstance(model, str) else None, stream=bool(self.body.get("stream"))
+        )
 
 
 class ChatBody(BaseModel):
@@ -51,7 +59,11 @@ class EmbeddingsBody(BaseModel):
 
 
 async def read_inference(request: Request, _: CallContext) -> InferenceCall:
-    return InferenceCall(body=await json_object(request), route=Route.from_headers(request.headers))
+    return InferenceCall(
+        body=await json_object(request),
+        route=Route.from_headers(request.headers),
+        trace=Trace.from_headers(request.headers),
+    )
 
 
 def checked(model: type[BaseModel], body: dict[str, Any]) -> None:
@@ -67,26 +79,35 @@ def with_overrides(body: Json, target: ResolvedTarget) -> Json:
 
 async def complete_chat(ctx: CallContext, call: InferenceCall) -> Json:
     checked(ChatBody, call.body)
+    observation = call.observation("chat_completions")
 
     async def attempt(target: ResolvedTarget, timeout_s: float | None) -> Json:
+        observation.served_by(target)
         adapter = adapter_for(target.spec)
         require(adapter, "chat", target.provider)
         return await adapter.chat(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
 
-    return await execute(ctx, await plan_for(ctx, call.route), attempt)
+    async def run() -> Json:
+        return await execute(ctx, await plan_for(ctx, call.route), attempt)
+
+    return await observed(ctx, observation, run)
 
 
 async def stream_chat(ctx: CallContext, call: InferenceCall) -> AsyncIterator[Json]:
     checked(ChatBody, call.body)
+    observation = call.observation("chat_completions")
 
     async def attempt(target: ResolvedTarget, timeout_s: float | None) -> AsyncIterator[Json]:
+        observation.served_by(target)
         adapter = adapter_for(target.spec)
         require(adapter, "chat_stream", target.provider)
-        return await adapter.open_chat_stream(
-            ctx.services.upstream, target, with_overrides(call.body, target), timeout_s
-        )
+        body = with_overrides(call.body, target)
+        return await adapter.open_chat_stream(ctx.services.upstream, target, body, timeout_s)
 
-    return await execute(ctx, await plan_for(ctx, call.route), attempt)
+    async def run() -> AsyncIterator[Json]:
+        return await execute(ctx, await plan_for(ctx, call.route), attempt)
+
+    return observed_stream(ctx, observation, await observed(ctx, observation, run))
 
 
 async def server_sent_events(chunks: AsyncIterator[Json]) -> AsyncIterator[bytes]:
@@ -138,10 +159,15 @@ async def embeddings(ctx: CallContext, call: InferenceCall) -> Json:
 
 async def embed(ctx: CallContext, call: InferenceCall) -> Json:
     checked(EmbeddingsBody, call.body)
+    observation = call.observation("embeddings")
 
     async def attempt(target: ResolvedTarget, timeout_s: float | None) -> Json:
+        observation.served_by(target)
         adapter = adapter_for(target.spec)
         require(adapter, "embeddings", target.provider)
         return await adapter.embeddings(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
 
-    return await execute(ctx, await plan_for(ctx, call.route), attempt)
+    async def run() -> Json:
+        return await execute(ctx, await plan_for(ctx, call.route), attempt)
+
+    return await observed(ctx, observation, run)

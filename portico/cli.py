@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from portico.settings import Settings
@@ -28,6 +29,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _network(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port for REST and MCP (default 8787)")
+    server = parser.add_argument_group("HTTP server (uvicorn)")
+    server.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", help="no log line per request (on by default)"
+    )
+    server.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="HTTP/1.1 parser: auto picks httptools when it is installed, else h11 (default auto)",
+    )
+    server.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop (uvloop must be installed)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +90,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     runners = {"up": run_up, "serve": run_serve, "worker": run_worker, "mcp-stdio": run_stdio, "migrate": run_migrate}
     runners["simulate"] = run_simulate
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runners[args.command](settings, args))
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_loop_factory(args)) as runner:
+        runner.run(runners[args.command](settings, args))
+
+
+def _loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if getattr(args, "loop", "asyncio") != "uvloop":
+        return None
+    try:
+        uvloop = importlib.import_module("uvloop")  # optional, so not a static import
+    except ImportError:
+        sys.exit("portico: --loop uvloop needs the uvloop package (pip install uvloop).")
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def print_coverage(*, as_json: bool, show_missing: bool) -> None:
@@ -147,7 +172,15 @@ async def _serve(settings: Settings, args: argparse.Namespace, *, with_worker: b
 
     services = await open_services(settings)
     generated = await bootstrap(services)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host=args.host, port=args.port, log_level="info"))
+    config = uvicorn.Config(
+        create_app(services),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=args.access_log,
+        http=args.http,
+    )
+    server = uvicorn.Server(config)
     worker = build_worker(settings, handle_signals=False) if with_worker and settings.redis_url else None
     worker_task = asyncio.create_task(worker.async_run()) if worker else None
     print_banner(settings, args.host, args.port, generated)

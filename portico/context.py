@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from portico.blob.base import BlobStore
+    from portico.request_log import RequestLogWriter
     from providers.http import UpstreamClient
 
 ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -52,6 +53,7 @@ class Services:
     blobs: BlobStore
     # Every call Portico makes upstream (providers, custom hosts) goes through this one client.
     upstream: UpstreamClient
+    request_log: RequestLogWriter
     redis: Redis | None = None
     # Per-process caches of per-request lookups (API keys, virtual keys), by name; see `cache`.
     _caches: dict[str, TtlCache[Any, Any]] = field(default_factory=dict, repr=False)

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from portico.blob import open_blob_store
 from portico.context import Services
 from portico.db.engine import create_engine, session_factory, upgrade_schema
+from portico.request_log import RequestLogWriter
 from portico.settings import Settings
 from providers.http import UpstreamClient
 from providers.ssrf import Allowlist
@@ -19,16 +20,21 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> Services
         await upgrade_schema(engine)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     upstream = UpstreamClient(Allowlist.from_entries(settings.custom_host_allowlist))
+    sessions = session_factory(engine)
+    request_log = RequestLogWriter(sessions)
+    request_log.start()
     return Services(
         settings=settings,
-        sessions=session_factory(engine),
+        sessions=sessions,
         blobs=open_blob_store(settings),
         upstream=upstream,
+        request_log=request_log,
         redis=redis,
     )
 
 
 async def close_services(services: Services) -> None:
+    await services.request_log.stop()
     await services.blobs.aclose()
     await services.upstream.aclose()
     if services.redis is not None:

@@ -284,3 +284,95 @@ def test_bad_routing_input_is_refused(gateway: Gateway) -> None:
         url, json={"model": "m"}, headers={**auth, "x-portkey-virtual-key": gateway.virtual_keys["openai"]}
     )
     assert no_messages.status_code == 400 and no_messages.json()["error"]["param"] == "messages"
+
+
+def logged_rows(gateway: Gateway, trace_id: str, expected: int) -> list[dict[str, Any]]:
+    """The request log rows of one trace, waiting for the background writer (it batches off the request path)."""
+    import sqlite3
+
+    database = gateway.portico.settings.resolved_database_url().split("///", 1)[1]
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(database) as connection:
+            connection.row_factory = sqlite3.Row
+            rows = [dict(r) for r in connection.execute("SELECT * FROM request_logs WHERE trace_id = ?", (trace_id,))]
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_every_call_is_logged_with_its_outcome(gateway: Gateway) -> None:
+    trace = f"trace-{time.time_ns()}"
+    headers = {"x-portkey-trace-id": trace, "x-portkey-span-name": "unit", "x-portkey-metadata": '{"team": "search"}'}
+    client = gateway.client(**{"x-portkey-virtual-key": gateway.virtual_keys["openai"], **headers})
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "log me please"}])
+    streamed = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "log me too"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    for _ in streamed:
+        pass
+    refused = httpx.post(
+        f"{gateway.portico.api}/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+        headers={"x-portkey-api-key": gateway.portico.admin_key, "x-portkey-virtual-key": "missing", **headers},
+    )
+    assert refused.status_code == 404
+
+    rows = sorted(logged_rows(gateway, trace, 3), key=lambda r: (r["stream"], r["status"]))
+    assert [(r["status"], r["stream"]) for r in rows] == [(200, 0), (404, 0), (200, 1)]
+    plain, failed, stream = rows
+    assert (plain["provider"], plain["virtual_key"], plain["model"]) == (
+        "openai",
+        gateway.virtual_keys["openai"],
+        "gpt-4o-mini",
+    )
+    assert (plain["prompt_tokens"], plain["completion_tokens"]) == (3, 6)
+    assert plain["cost"] == pytest.approx((3 * 0.15 + 6 * 0.60) / 1_000_000)
+    assert json.loads(plain["metadata"]) == {"team": "search"} and plain["span_name"] == "unit"
+    assert stream["completion_tokens"] == 6, "usage from the stream's usage chunk"
+    assert (failed["error_code"], failed["provider"]) == ("unknown_virtual_key", None)
+
+
+def test_malformed_metadata_header_is_refused(gateway: Gateway) -> None:
+    response = httpx.post(
+        f"{gateway.portico.api}/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        headers={
+            "x-portkey-api-key": gateway.portico.admin_key,
+            "x-portkey-virtual-key": gateway.virtual_keys["openai"],
+            "x-portkey-metadata": "[1, 2]",
+        },
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "x-portkey-metadata"
+
+
+def custom_host_call(portico: RunningPortico, upstream: str) -> httpx.Response:
+    return httpx.post(
+        f"{portico.api}/chat/completions",
+        json={"model": "local-llama", "messages": [{"role": "user", "content": "via custom host"}]},
+        headers={
+            "x-portkey-api-key": portico.admin_key,
+            "x-portkey-provider": "openai",
+            "authorization": "Bearer sk-local",
+            "x-portkey-custom-host": f"{upstream}/v1",
+        },
+    )
+
+
+def test_custom_host_on_loopback_is_reached_only_when_allowlisted(
+    gateway: Gateway, portico_local: RunningPortico
+) -> None:
+    gateway.reset("second")
+    allowed = custom_host_call(gateway.portico, gateway.simulators["second"])
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["choices"][0]["message"]["content"] == "Simulated reply to: via custom host"
+    assert gateway.stats("second")["total"] == 1
+
+    refused = custom_host_call(portico_local, gateway.simulators["second"])
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "unsafe_upstream"
+    assert "PORTICO_CUSTOM_HOST_ALLOWLIST" in refused.json()["error"]["message"]
+    assert gateway.stats("second")["total"] == 1, "the refused request never reached the upstream"
