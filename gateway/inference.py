@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
-from gateway.executor import execute
+from gateway.cache import CacheHeaders, lookup, policy_for, store
+from gateway.executor import Attempt, execute
 from gateway.observe import Observation, Trace, observed, observed_stream
 from gateway.route import Route, plan_for
 from gateway.targets import ResolvedTarget
@@ -35,6 +36,7 @@ class InferenceCall(BaseModel):
     body: dict[str, Any]
     route: Route
     trace: Trace = Field(default_factory=Trace)
+    cache: CacheHeaders = Field(default_factory=CacheHeaders)
 
     def observation(self, operation: str) -> Observation:
         model = self.body.get("model")
@@ -63,6 +65,7 @@ async def read_inference(request: Request, _: CallContext) -> InferenceCall:
         body=await json_object(request),
         route=Route.from_headers(request.headers),
         trace=Trace.from_headers(request.headers),
+        cache=CacheHeaders.from_headers(request.headers),
     )
 
 
@@ -71,6 +74,24 @@ def checked(model: type[BaseModel], body: dict[str, Any]) -> None:
         model.model_validate(body)
     except ValidationError as error:
         raise invalid_arguments(error) from None
+
+
+async def cached_execute(
+    ctx: CallContext, call: InferenceCall, observation: Observation, operation: str, attempt: Attempt[Json]
+) -> Json:
+    """Route and run the request, answering from the cache when the config enables it and holds the answer."""
+    plan = await plan_for(ctx, call.route)
+    policy = policy_for(plan, ctx.services, ctx.workspace_id, operation, call.body, call.cache)
+    if policy is None:
+        return await execute(ctx, plan, attempt)
+    hit = await lookup(ctx.services, policy)
+    if hit is not None:
+        observation.cache_status = "HIT"
+        return hit
+    result = await execute(ctx, plan, attempt)
+    await store(ctx.services, policy, result)
+    observation.cache_status = "REFRESH" if policy.force_refresh else "MISS"
+    return result
 
 
 def with_overrides(body: Json, target: ResolvedTarget) -> Json:
@@ -88,7 +109,7 @@ async def complete_chat(ctx: CallContext, call: InferenceCall) -> Json:
         return await adapter.chat(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
 
     async def run() -> Json:
-        return await execute(ctx, await plan_for(ctx, call.route), attempt)
+        return await cached_execute(ctx, call, observation, "chat_completions", attempt)
 
     return await observed(ctx, observation, run)
 
@@ -168,6 +189,6 @@ async def embed(ctx: CallContext, call: InferenceCall) -> Json:
         return await adapter.embeddings(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
 
     async def run() -> Json:
-        return await execute(ctx, await plan_for(ctx, call.route), attempt)
+        return await cached_execute(ctx, call, observation, "embeddings", attempt)
 
     return await observed(ctx, observation, run)

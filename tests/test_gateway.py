@@ -376,3 +376,25 @@ def test_custom_host_on_loopback_is_reached_only_when_allowlisted(
     assert refused.json()["error"]["code"] == "unsafe_upstream"
     assert "PORTICO_CUSTOM_HOST_ALLOWLIST" in refused.json()["error"]["message"]
     assert gateway.stats("second")["total"] == 1, "the refused request never reached the upstream"
+
+
+def test_simple_cache_answers_repeats_without_the_upstream(gateway: Gateway) -> None:
+    gateway.reset("second")
+    trace = f"cache-{time.time_ns()}"
+    config = {"cache": {"mode": "simple", "max_age": 60}, "virtual_key": gateway.virtual_keys["second"]}
+    question = [{"role": "user", "content": f"cache me {trace}"}]
+
+    def ask(**headers: str) -> str:
+        client = gateway.client(**{"x-portkey-config": json.dumps(config), "x-portkey-trace-id": trace, **headers})
+        answer = client.chat.completions.create(model="gpt-4o-mini", messages=question)
+        return str(answer.choices[0].message.content)
+
+    first, second = ask(), ask()
+    assert first == second
+    assert gateway.stats("second")["total"] == 1, "the repeat was answered from the cache"
+    ask(**{"x-portkey-cache-namespace": "other"})
+    assert gateway.stats("second")["total"] == 2, "another namespace is another cache"
+    ask(**{"x-portkey-cache-force-refresh": "true"})
+    assert gateway.stats("second")["total"] == 3, "force-refresh goes to the upstream"
+    statuses = sorted(row["cache_status"] for row in logged_rows(gateway, trace, 4))
+    assert statuses == ["HIT", "MISS", "MISS", "REFRESH"]
