@@ -43,6 +43,7 @@ GOAL_RATIO = 1.5
 WARMUP_CALLS = 20
 TOOLS = ("echo", "files_retrieve")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+USABLE_CPUS = sorted(os.sched_getaffinity(0))
 
 
 @dataclass
@@ -179,8 +180,8 @@ def print_results(results: dict[int, dict[str, Sample]]) -> None:
         p99 = retrieve.percentile(0.99) / echo.percentile(0.99)
         cpu = (retrieve.server_cpu_seconds / retrieve.calls) / (echo.server_cpu_seconds / echo.calls)
         verdict = "within" if max(p50, p99) <= GOAL_RATIO else "OVER"
-        print(f"  concurrency {concurrency:>3}: p50 {p50:.2f}x  p99 {p99:.2f}x  server CPU/call {cpu:.2f}x  ({verdict})")
-    print("\nclient CPU ms/call (this process, all workers; near the wall time per call means the client is the limit):")
+        print(f"  concurrency {concurrency:>3}: p50 {p50:.2f}x  p99 {p99:.2f}x  server CPU/call {cpu:.2f}x ({verdict})")
+    print("\nclient CPU ms/call (this process, all workers; close to the latency means the client is the limit):")
     for concurrency, samples in results.items():
         figures = "  ".join(f"{t} {s.client_cpu_seconds / s.calls * 1000:.2f}" for t, s in samples.items())
         print(f"  concurrency {concurrency:>3}: {figures}")
@@ -219,8 +220,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
-        default=(os.cpu_count() or 1) >= 2,
-        help="server on CPU 0, this client on CPU 1, so server CPU is one core's (default: on with 2+ CPUs)",
+        default=len(USABLE_CPUS) >= 2,
+        help="server on one CPU, this client on another, so server CPU is one core's (default: on with 2+ CPUs)",
     )
     args = parser.parse_args()
     try:
@@ -229,17 +230,21 @@ def parse_args() -> argparse.Namespace:
         parser.error("--concurrency takes comma-separated integers, e.g. 1,16")
     if not args.concurrency or min(args.concurrency) < 1 or args.calls < 1 or args.round < 1:
         parser.error("--calls, --round and every --concurrency must be positive")
+    if args.pin and len(USABLE_CPUS) < 2:
+        parser.error("--pin needs two usable CPUs")
     return args
 
 
 def main() -> None:
     args = parse_args()
-    placement = "server on CPU 0, client on CPU 1" if args.pin else "unpinned"
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {placement}")
+    server_cpu, client_cpu = USABLE_CPUS[:2] if args.pin else (None, None)
+    placement = f"server on CPU {server_cpu}, client on CPU {client_cpu}" if args.pin else "unpinned"
+    usable = f"{len(USABLE_CPUS)} usable here"
+    print(f"machine: {os.cpu_count()} CPUs ({usable}), load average {os.getloadavg()[0]:.2f}; {placement}")
     with tempfile.TemporaryDirectory(prefix="portico-bench-mcp-") as temp, contextlib.ExitStack() as stack:
-        with cpu_affinity({0} if args.pin else None):
+        with cpu_affinity({server_cpu} if server_cpu is not None else None):
             url, pid = stack.enter_context(portico_serve(Path(temp), {"PORTICO_LOG_LEVEL": "WARNING"}))
-        stack.enter_context(cpu_affinity({1} if args.pin else None))
+        stack.enter_context(cpu_affinity({client_cpu} if client_cpu is not None else None))
         key, file_id = create_key_and_file(url)
         results = {}
         for concurrency in args.concurrency:

@@ -38,12 +38,14 @@ import openai
 
 from tests.support.object_stores import LOOPBACK, free_port, moto_s3_server
 
+ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 BLOCK = 8 * MIB
 GOAL_GROWTH_MIB = 64
 SAMPLE_SECONDS = 0.05
 ADMIN_KEY = "pk-bench-admin-0123456789abcdefghijklmnopqrstuv"
 BUCKET = "portico-bench"
+REGION = "us-east-1"
 STARTUP_TIMEOUT = 60.0
 BACKENDS = ("local", "s3")
 
@@ -120,7 +122,7 @@ class RssSampler:
 
 
 def portico_executable() -> Path:
-    candidates = [Path(sys.executable).with_name("portico"), Path(__file__).resolve().parent.parent / ".venv/bin/portico"]
+    candidates = [Path(sys.executable).with_name("portico"), ROOT / ".venv" / "bin" / "portico"]
     for candidate in candidates:
         if candidate.exists():
             return candidate
@@ -128,8 +130,10 @@ def portico_executable() -> Path:
 
 
 def clean_environment(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment without any PORTICO_* setting of the caller's, plus `extra`."""
+    """This process's environment without any PORTICO_* setting of the caller's, plus `extra`. The checkout comes
+    first on PYTHONPATH, so the server runs this working tree even where the editable install predates a package."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
@@ -186,10 +190,10 @@ def blob_settings(backend: str, size: int) -> Iterator[dict[str, str]]:
         return
     if backend != "s3":
         raise ValueError(f"unknown backend {backend!r}")
-    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
     os.environ.update(credentials)  # moto, boto3 here, and the server's boto3 all read them
     with moto_s3_server() as endpoint:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         yield {
             **base,
@@ -197,7 +201,7 @@ def blob_settings(backend: str, size: int) -> Iterator[dict[str, str]]:
             "PORTICO_BLOB__BACKEND": "s3",
             "PORTICO_BLOB__BUCKET": BUCKET,
             "PORTICO_BLOB__ENDPOINT_URL": endpoint,
-            "PORTICO_BLOB__REGION": "us-east-1",
+            "PORTICO_BLOB__REGION": REGION,
         }
 
 
@@ -252,7 +256,7 @@ def measure(backend: str, payload: Path, expected_sha256: str, work: Path) -> Re
 
 
 def print_table(results: list[Result]) -> None:
-    header = ("backend", "size MiB", "up MiB/s", "down MiB/s", "RSS before", "peak RSS", "peak growth", "VmHWM", "sha256")
+    header = ("backend", "size MiB", "up MiB/s", "down MiB/s", "RSS before", "peak RSS", "growth", "VmHWM", "sha256")
     rows = [
         (
             r.backend,
@@ -303,7 +307,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    usable = len(os.sched_getaffinity(0))
+    print(f"machine: {os.cpu_count()} CPUs ({usable} usable here), load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="portico-bench-upload-") as temp:
         work = Path(temp)
         payload = work / "payload.bin"
