@@ -398,3 +398,38 @@ def test_simple_cache_answers_repeats_without_the_upstream(gateway: Gateway) -> 
     assert gateway.stats("second")["total"] == 3, "force-refresh goes to the upstream"
     statuses = sorted(row["cache_status"] for row in logged_rows(gateway, trace, 4))
     assert statuses == ["HIT", "MISS", "MISS", "REFRESH"]
+
+
+async def test_mcp_inference_and_admin_tools_never_show_secrets(gateway: Gateway) -> None:
+    from tests.test_mcp import MODES, call_ok, connect
+
+    secret = "sk-mcp-secret-that-must-not-come-back"
+    for protocol in MODES:
+        async with connect(gateway.portico, gateway.portico.admin_key, protocol) as client:
+            answer = await call_ok(
+                client,
+                "chat",
+                {
+                    "model": "gpt-4o-mini",
+                    "messages": [{"role": "user", "content": "over MCP"}],
+                    "virtual_key": gateway.virtual_keys["bedrock"],
+                },
+            )
+            assert answer["choices"][0]["message"]["content"] == "Simulated reply to: over MCP"
+
+            results = [
+                await client.call_tool(
+                    "operations_call",
+                    {"name": "virtual_keys_create", "arguments": {"name": "m", "provider": "openai", "key": secret}},
+                ),
+                await client.call_tool("operations_call", {"name": "virtual_keys_list", "arguments": {}}),
+            ]
+            slug = results[0].structured_content["data"]["slug"]  # type: ignore[index]
+            results.append(
+                await client.call_tool(
+                    "operations_call", {"name": "virtual_keys_retrieve", "arguments": {"slug": slug}}
+                )
+            )
+            for result in results:
+                assert not result.is_error, result.content
+                assert secret not in json.dumps(result.model_dump(mode="json"))
