@@ -15,6 +15,7 @@ OPERATION_MODULES = (
     "control_plane.configs",
     "gateway.inference",
     "gateway.tools",
+    "gateway.responses",
     "portico.diagnostics",
 )
 

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from portico.db import credentials, logs  # noqa: F401 - their tables are part of the schema
+from portico.db import credentials, logs, responses  # noqa: F401 - their tables are part of the schema
 from portico.db.engine import alembic_config, create_engine, upgrade_schema
 from portico.db.models import Base
 from tests.conftest import fresh_postgres_database

@@ -40,10 +40,35 @@ def response_schema(method: str, path: str) -> dict[str, Any] | None:
     return {**content["schema"], "components": spec()["components"]}
 
 
+# Defects in the spec itself (not in Portico), each matched narrowly: the validator's message and where it points.
+# - `ModelIdsResponses` is an anyOf holding only an enum of four model ids (upstream OpenAI's has a plain string
+#   beside it), so any other model name fails at `model`;
+# - `OutputItem` and `ItemResource` have a discriminator on `type` without a mapping, so the validator looks for a
+#   schema named after the value (`#/components/schemas/message`), which does not exist (it is `OutputMessage` /
+#   `InputMessageResource`): every item of `output` / `data` fails.
+UNRESOLVABLE_DISCRIMINATOR = "could not be resolved"
+SPEC_DEFECTS: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("POST", "/responses"): [
+        ("is not valid under any of the given schemas", "model"),
+        (UNRESOLVABLE_DISCRIMINATOR, "output"),
+    ],
+    ("GET", "/responses/{response_id}"): [
+        ("is not valid under any of the given schemas", "model"),
+        (UNRESOLVABLE_DISCRIMINATOR, "output"),
+    ],
+    ("GET", "/responses/{response_id}/input_items"): [(UNRESOLVABLE_DISCRIMINATOR, "data")],
+}
+
+
+def known_defect(method: str, path: str, error: Any) -> bool:
+    at = list(error.absolute_path)
+    return any(marker in error.message and at[:1] == [field] for marker, field in SPEC_DEFECTS.get((method, path), []))
+
+
 def assert_conforms(method: str, path: str, body: Any) -> None:
     schema = response_schema(method, path)
     assert schema is not None, f"the spec has no JSON schema for {method} {path}"
-    errors = sorted(OAS30Validator(schema).iter_errors(body), key=str)
+    errors = sorted((e for e in OAS30Validator(schema).iter_errors(body) if not known_defect(method, path, e)), key=str)
     assert not errors, f"{method} {path}: " + "; ".join(e.message for e in errors[:5])
 
 
@@ -127,6 +152,11 @@ def test_every_implemented_operation_answers_per_its_schema(portico_with_upstrea
     embed = {"model": "text-embedding-3-small", "input": "hi"}
     call("POST", "/embeddings", "/embeddings", headers=routed, json=embed)
 
+    response = call("POST", "/responses", "/responses", headers=routed, json={"model": "gpt-4o-mini", "input": "hi"})
+    call("GET", "/responses/{response_id}", f"/responses/{response['id']}")
+    call("GET", "/responses/{response_id}/input_items", f"/responses/{response['id']}/input_items")
+    call("DELETE", "/responses/{response_id}", f"/responses/{response['id']}")
+
     config = call("POST", "/configs", "/configs", json={"name": "c", "config": {"virtual_key": vk}})
     config_slug = config["data"]["slug"]
     call("GET", "/configs", "/configs")
@@ -145,9 +175,15 @@ def test_every_implemented_operation_answers_per_its_schema(portico_with_upstrea
     assert checked == implemented, f"operations not exercised here: {implemented - checked}"
 
 
-@pytest.mark.parametrize("body", [{"id": 1, "object": "file"}, {"object": "list"}])
-def test_the_validator_does_reject_wrong_shapes(body: dict[str, Any]) -> None:
-    """Guards the test above against a validator that accepts anything."""
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/files/{file_id}", {"id": 1, "object": "file"}),
+        ("GET", "/files", {"object": "list"}),
+        ("POST", "/responses", {"id": "resp_1", "object": "response", "status": "done", "output": "x"}),
+    ],
+)
+def test_the_validator_does_reject_wrong_shapes(method: str, path: str, body: dict[str, Any]) -> None:
+    """Guards the test above against a validator (or a defect filter) that accepts anything."""
     with pytest.raises(AssertionError):
-        assert_conforms("GET", "/files/{file_id}", body)
-        assert_conforms("GET", "/files", body)
+        assert_conforms(method, path, body)
