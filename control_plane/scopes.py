@@ -35,10 +35,14 @@ _EXTRA = (
 
 ALL_SCOPES: frozenset[str] = frozenset({f"{r}.{a}" for r in _RESOURCES for a in _ACTIONS} | set(_EXTRA))
 
-# Scopes a workspace-level key may hold: nothing that reaches across workspaces.
+# Scopes a workspace-level key may hold: nothing that reaches across workspaces. Integrations are shared by the
+# organisation's workspaces, so a workspace key may read the ones its workspace can use but never change one.
 _ORGANISATION_ONLY_PREFIXES = ("workspaces.", "organisation_service_api_keys.", "organisation_users.")
+_ORGANISATION_ONLY = frozenset({"integrations.create", "integrations.update", "integrations.delete"})
 WORKSPACE_SCOPES: frozenset[str] = frozenset(
-    s for s in ALL_SCOPES if not s.startswith(_ORGANISATION_ONLY_PREFIXES) or s == "workspaces.read"
+    s
+    for s in ALL_SCOPES
+    if (not s.startswith(_ORGANISATION_ONLY_PREFIXES) or s == "workspaces.read") and s not in _ORGANISATION_ONLY
 )
 
 # The scope family that manages each key type.

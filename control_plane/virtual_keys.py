@@ -13,8 +13,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
+from control_plane.provider_fields import check_required, partition, spec_for
 from control_plane.workspaces import iso
-from gateway.targets import forget_virtual_key
+from gateway.virtual_key_cache import forget_virtual_key
 from portico.auth import resolve_workspace
 from portico.context import CallContext
 from portico.db.credentials import VirtualKey
@@ -24,7 +25,7 @@ from portico.pagination import PageParams, PortkeyPage, page_rows
 from portico.registry import operation
 from portico.secrets import SecretBox
 from portico.wire import OmitNoneModel
-from providers.catalogue import CONFIG_FIELDS, SECRET_FIELDS, ProviderSpec, provider_spec, supported_names
+from providers.catalogue import CONFIG_FIELDS, SECRET_FIELDS
 
 TOOLSET = "gateway-admin"
 
@@ -117,29 +118,7 @@ def split_fields(args: VirtualKeyFields) -> tuple[dict[str, Any], dict[str, Any]
     unknown = sorted(set(extra) - SECRET_FIELDS - CONFIG_FIELDS)
     if unknown:
         raise InvalidRequest(f"Unknown virtual key fields: {unknown}.", param=unknown[0], code="unknown_field")
-    found = {**extra, **({"key": args.key} if args.key is not None else {})}
-    return {k: v for k, v in found.items() if k in SECRET_FIELDS}, {
-        k: v for k, v in found.items() if k in CONFIG_FIELDS
-    }
-
-
-def spec_for(provider: str) -> ProviderSpec:
-    spec = provider_spec(provider)
-    if spec is None:
-        raise InvalidRequest(
-            f"Unsupported provider '{provider}'; supported: {', '.join(supported_names())}.",
-            param="provider",
-            code="unsupported_provider",
-        )
-    return spec
-
-
-def check_required(spec: ProviderSpec, present: dict[str, Any]) -> None:
-    missing = [name for name in spec.required if not present.get(name)]
-    if missing:
-        raise InvalidRequest(
-            f"A '{spec.name}' virtual key needs {missing}.", param=missing[0], code="missing_provider_field"
-        )
+    return partition({**extra, **({"key": args.key} if args.key is not None else {})})
 
 
 async def acting_workspace(ctx: CallContext, requested: str | None) -> str:

@@ -95,7 +95,10 @@ async def cached_execute(
 
 
 def with_overrides(body: Json, target: ResolvedTarget) -> Json:
-    return {**body, **target.override_params} if target.override_params else body
+    merged = {**body, **target.override_params} if target.override_params else body
+    if target.provider_access is not None:
+        target.provider_access.check_model(merged.get("model"))
+    return merged
 
 
 async def complete_chat(ctx: CallContext, call: InferenceCall) -> Json:

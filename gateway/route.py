@@ -20,7 +20,9 @@ class Route(BaseModel):
 
     virtual_key: str | None = Field(None, description="A virtual key slug (x-portkey-virtual-key).")
     config: str | None = Field(None, description="A config slug or inline JSON (x-portkey-config).")
-    provider: str | None = Field(None, description="A provider name (x-portkey-provider), with provider_key.")
+    provider: str | None = Field(
+        None, description="A provider name with provider_key, or '@slug' for a workspace provider (x-portkey-provider)."
+    )
     provider_key: str | None = Field(None, description="The provider's API key, with provider.")
     custom_host: str | None = Field(None, description="An OpenAI-compatible base URL (x-portkey-custom-host).")
 

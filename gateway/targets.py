@@ -9,17 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from control_plane.provider_access import ProviderAccess, find_provider, provider_slug
 from gateway.config_model import Target
-from portico.context import CallContext, Services
+from gateway.virtual_key_cache import CachedVirtualKey, virtual_key_cache
+from portico.context import CallContext
 from portico.db.credentials import VirtualKey
 from portico.errors import InvalidRequest, NotFound
 from portico.secrets import SecretBox
-from portico.ttl_cache import TtlCache
 from providers.catalogue import ProviderSpec, provider_spec, supported_names
-
-# Virtual keys are read on every request: a short-lived cache keeps that off the database. A key rotated or
-# deleted through another process is picked up within this many seconds (at once in this process).
-CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -32,29 +29,17 @@ class ResolvedTarget:
     trusted: bool
     virtual_key: str | None = None
     override_params: Mapping[str, Any] = field(default_factory=dict)
+    # Set when the target is a workspace provider (`@slug`): its integration's model allow-list applies.
+    provider_access: ProviderAccess | None = None
 
     @property
     def provider(self) -> str:
         return self.spec.name
 
 
-@dataclass(frozen=True)
-class _Cached:
-    row: VirtualKey
-    secrets: dict[str, Any]
-
-
-def _virtual_keys(services: Services) -> TtlCache[tuple[str, str], _Cached]:
-    return services.cache("virtual_keys", CACHE_SECONDS)
-
-
-def forget_virtual_key(services: Services, workspace_id: str, slug: str) -> None:
-    _virtual_keys(services).discard((workspace_id, slug))
-
-
-async def _virtual_key(ctx: CallContext, slug: str) -> _Cached:
+async def _virtual_key(ctx: CallContext, slug: str) -> CachedVirtualKey:
     cache_key = (ctx.workspace_id, slug)
-    cached = _virtual_keys(ctx.services).get(cache_key)
+    cached = virtual_key_cache(ctx.services).get(cache_key)
     if cached is not None:
         return cached
     query = select(VirtualKey).where(VirtualKey.workspace_id == ctx.workspace_id, VirtualKey.slug == slug)
@@ -64,8 +49,8 @@ async def _virtual_key(ctx: CallContext, slug: str) -> _Cached:
         raise NotFound(
             f"No virtual key '{slug}' in this workspace.", param="x-portkey-virtual-key", code="unknown_virtual_key"
         )
-    fresh = _Cached(row=row, secrets=SecretBox.from_settings(ctx.settings).open(row.sealed_secrets))
-    _virtual_keys(ctx.services).put(cache_key, fresh)
+    fresh = CachedVirtualKey(row=row, secrets=SecretBox.from_settings(ctx.settings).open(row.sealed_secrets))
+    virtual_key_cache(ctx.services).put(cache_key, fresh)
     return fresh
 
 
@@ -97,7 +82,24 @@ async def resolve(ctx: CallContext, leaf: Target, overrides: Mapping[str, Any]) 
             spec, cached.secrets, cached.row.model_config_, base_url, trusted, leaf.virtual_key, overrides
         )
     assert leaf.provider is not None  # a leaf has a virtual key or a provider (config_model validates it)
+    slug = provider_slug(leaf.provider)
+    if slug is not None:
+        return await _workspace_provider(ctx, leaf, slug, overrides)
     spec = _spec(leaf.provider, "x-portkey-provider")
     base_url, trusted = _base_url(ctx, spec, leaf.custom_host)
     secrets = {"key": leaf.api_key} if leaf.api_key else {}
     return ResolvedTarget(spec, secrets, {}, base_url, trusted, None, overrides)
+
+
+async def _workspace_provider(
+    ctx: CallContext, leaf: Target, slug: str, overrides: Mapping[str, Any]
+) -> ResolvedTarget:
+    """`@slug`: a workspace provider backed by an integration, or else (Portkey uses `@` for both) a virtual key."""
+    access = await find_provider(ctx, slug)
+    if access is None:
+        return await resolve(ctx, leaf.model_copy(update={"provider": None, "virtual_key": slug}), overrides)
+    spec = _spec(access.provider, "x-portkey-provider")
+    base_url, trusted = _base_url(ctx, spec, leaf.custom_host or access.settings.get("customHost"))
+    return ResolvedTarget(
+        spec, access.secrets, access.settings, base_url, trusted, leaf.provider, overrides, provider_access=access
+    )

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from mcp_server.calls import principal_from_request
 from mcp_server.http import McpEndpoint, transport_security
@@ -50,7 +50,7 @@ def create_app(services: Services) -> Starlette:
         async with mcp.session_manager.run():
             yield
 
-    routes: list[Route] = [
+    routes: list[BaseRoute] = [
         health_route(services),
         Route("/mcp", McpEndpoint(mcp, services, security), methods=["GET", "POST", "DELETE"]),
         upload_route(services),

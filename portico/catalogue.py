@@ -13,9 +13,18 @@ OPERATION_MODULES = (
     "control_plane.api_keys",
     "control_plane.virtual_keys",
     "control_plane.configs",
+    "control_plane.integrations",
+    "control_plane.integration_models",
+    "control_plane.integration_workspaces",
+    "control_plane.providers",
     "gateway.inference",
     "gateway.tools",
     "gateway.responses",
+    "gateway.realtime",
+    "gateway.completions",
+    "gateway.moderations",
+    "gateway.media",
+    "gateway.models",
     "portico.diagnostics",
 )
 

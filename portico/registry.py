@@ -50,6 +50,8 @@ class Operation:
     destructive: bool = False
     idempotent: bool = False
     mcp: bool = True
+    # Served as a WebSocket at `path` (GET upgrade); the handler then receives a `WebSocketCall`.
+    websocket: bool = False
     rest_reader: RestReader | None = None
     mcp_alternatives: tuple[str, ...] = ()
     # MCP resource template whose reads call this operation, e.g. `portico://files/{file_id}`.

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
 
     # Largest accepted upload; over it the request answers 413 and nothing is stored.
     upload_max_bytes: int = 512 * MIB
+    # Largest multipart form relayed to a provider (image edits, audio transcriptions): 413 past it. The form is
+    # kept in a temporary file until the answer arrives, so a retry or fallback can send it again.
+    media_max_bytes: int = 64 * MIB
     # Longest text an MCP tool or resource returns from a file; longer content is cut and says so.
     mcp_text_max_bytes: int = 256 * 1024
     # Lifetime of the one-time upload URLs handed to MCP clients.

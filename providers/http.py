@@ -205,6 +205,40 @@ class UpstreamClient:
                 )
             yield UpstreamResponse(raw, host)
 
+    @asynccontextmanager
+    async def websocket(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        timeout: float | None,  # noqa: ASYNC109 - aiohttp applies it per phase, see request()
+        trusted: bool = False,
+    ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """A WebSocket to `url` (http/https, upgraded), through the same guard and sessions as `request`.
+
+        A refused handshake raises `UpstreamError` with the upstream's status, so routing treats it like a failed
+        request."""
+        target, host = self._target(url, trusted)
+        async with AsyncExitStack() as stack:
+            with _upstream_errors(host):
+                try:
+                    socket = await stack.enter_async_context(
+                        self._session(trusted).ws_connect(
+                            target,
+                            headers=headers,
+                            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+                            max_msg_size=16 * 1024 * 1024,
+                        )
+                    )
+                except aiohttp.WSServerHandshakeError as error:
+                    raise UpstreamError(
+                        f"The upstream '{host}' refused the WebSocket: {error.status} {error.message}",
+                        status=error.status or 502,
+                        provider=host,
+                        code="upstream_error",
+                    ) from None
+            yield socket
+
     def _target(self, url: str, trusted: bool) -> tuple[URL, str]:
         if trusted:
             parsed, host, _ = parse_http_url(url)

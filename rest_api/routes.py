@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from portico.auth import WORKSPACE_HEADER, authenticate
 from portico.context import Services
@@ -22,6 +22,7 @@ from portico.errors import PorticoError
 from portico.json_body import json_object
 from portico.registry import Operation, Registry
 from portico.streaming import StreamedContent
+from rest_api.websockets import websocket_route
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,13 @@ def endpoint_for(operation: Operation, services: Services) -> Any:
     return endpoint
 
 
-def build_routes(registry: Registry, services: Services) -> list[Route]:
-    return [
-        Route(API_PREFIX + (op.rest_path or ""), endpoint_for(op, services), methods=[op.method or "GET"])
-        for op in registry.rest_operations()
-    ]
+def build_routes(registry: Registry, services: Services) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for op in registry.rest_operations():
+        if op.websocket:
+            routes.append(websocket_route(API_PREFIX, op, services))
+        else:
+            routes.append(
+                Route(API_PREFIX + (op.rest_path or ""), endpoint_for(op, services), methods=[op.method or "GET"])
+            )
+    return routes

@@ -433,3 +433,82 @@ async def test_mcp_inference_and_admin_tools_never_show_secrets(gateway: Gateway
             for result in results:
                 assert not result.is_error, result.content
                 assert secret not in json.dumps(result.model_dump(mode="json"))
+
+
+def test_workspace_provider_by_at_slug_routes_through_its_integration(gateway: Gateway) -> None:
+    """`x-portkey-provider: @<slug>`: a provider granted to the workspace from an integration (and its model list)."""
+    admin = {"x-portkey-api-key": gateway.portico.admin_key}
+    api = gateway.portico.api
+    created = httpx.post(
+        f"{api}/integrations",
+        headers=admin,
+        json={"name": "OpenAI shared", "ai_provider_id": "openai", "key": "sk-int"},
+    )
+    slug = created.json()["slug"]
+    grant = httpx.put(
+        f"{api}/integrations/{slug}/workspaces",
+        headers=admin,
+        json={"workspaces": [{"id": "ws-default", "enabled": True}]},
+    )
+    assert grant.status_code == 200, grant.text
+    models = httpx.put(
+        f"{api}/integrations/{slug}/models",
+        headers=admin,
+        json={"allow_all_models": False, "models": [{"slug": "gpt-4o-mini", "enabled": True}]},
+    )
+    assert models.status_code == 200, models.text
+
+    client = gateway.client(**{"x-portkey-provider": f"@{slug}"})
+    answer = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "via integration"}]
+    )
+    assert answer.choices[0].message.content == "Simulated reply to: via integration"
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "not allowed"}])
+    assert refused.value.body["param"] == "model"  # type: ignore[index]
+
+
+def test_realtime_websocket_is_proxied_with_the_official_client(gateway: Gateway) -> None:
+    client = openai.OpenAI(
+        base_url=gateway.portico.api,
+        api_key=gateway.portico.admin_key,
+        default_headers={"x-portkey-virtual-key": gateway.virtual_keys["openai"]},
+        max_retries=0,
+    )
+    with client.realtime.connect(model="gpt-realtime") as connection:
+        created = connection.recv()
+        assert created.type == "session.created"
+        connection.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "hello over a socket"}],
+                },
+            }
+        )  # type: ignore[typeddict-item]
+        connection.send({"type": "response.create"})
+        text, kinds = "", []
+        for event in connection:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                text += event.delta  # type: ignore[union-attr]
+            if event.type == "response.done":
+                break
+    assert text == "Simulated reply to: hello over a socket"
+    assert kinds[0] == "conversation.item.created" and kinds[-1] == "response.done"
+
+
+def test_realtime_refuses_a_provider_without_it(gateway: Gateway) -> None:
+    import websockets.exceptions
+    import websockets.sync.client as ws_client
+
+    url = gateway.portico.api.replace("http://", "ws://") + "/realtime?model=m"
+    headers = {"x-portkey-api-key": gateway.portico.admin_key, "x-portkey-virtual-key": gateway.virtual_keys["bedrock"]}
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        ws_client.connect(url, additional_headers=headers).close()
+    response = refused.value.response
+    assert response.status_code == 400
+    error = json.loads(response.body)["error"]
+    assert error["code"] == "unsupported_capability" and "bedrock" in error["message"]

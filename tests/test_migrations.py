@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from portico.db import credentials, logs, responses  # noqa: F401 - their tables are part of the schema
+from portico.db import credentials, integrations, logs, responses  # noqa: F401 - their tables are part of the schema
 from portico.db.engine import alembic_config, create_engine, upgrade_schema
 from portico.db.models import Base
 from tests.conftest import fresh_postgres_database
@@ -60,6 +60,6 @@ async def test_upgrading_from_the_first_revision_keeps_existing_rows(database_ur
             names = (await connection.execute(text("SELECT name FROM workspaces"))).scalars().all()
             tables = await connection.run_sync(lambda sync: sync.dialect.get_table_names(sync))
         assert names == ["W"]
-        assert {"virtual_keys", "configs", "config_versions"} <= set(tables)
+        assert {"virtual_keys", "configs", "config_versions", "integrations", "providers"} <= set(tables)
     finally:
         await engine.dispose()

@@ -20,7 +20,7 @@ from botocore.eventstream import EventStreamBuffer
 
 from portico.errors import InvalidRequest, UpstreamError
 from portico.ids import new_id
-from providers.adapters.base import Json
+from providers.adapters.base import Json, NoForwarding
 from providers.adapters.errors import upstream_error
 from providers.http import UpstreamClient, UpstreamResponse
 from providers.translate import bedrock as translate
@@ -69,7 +69,10 @@ def _translated(build: Any, body: Json) -> Json:
     return result
 
 
-class BedrockAdapter:
+class BedrockAdapter(NoForwarding):
+    # Not offered: moderation (Bedrock has none; Guardrails is a different API), audio, and models (listing is
+    # the `bedrock` control-plane API, not bedrock-runtime). Image models (Titan Image, Stability) would need their
+    # own request translation through InvokeModel; until then the gateway answers 400 naming the capability.
     capabilities = frozenset({"chat", "chat_stream", "embeddings"})
 
     async def _invoke(

@@ -1,20 +1,20 @@
 """OpenAI and every OpenAI-compatible upstream (Azure OpenAI, Groq, Together, vLLM, Ollama, …).
 
 The body passes through unchanged; only the URL and the auth header depend on the provider (Azure names the
-deployment in the path and takes `api-key`).
+deployment in the path and takes `api-key`). Every OpenAI endpoint is offered: one a given vendor lacks (Groq has
+no images) answers with that vendor's own 404, passed through.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from portico.errors import InvalidRequest, UpstreamError
-from providers.adapters.base import Json
+from portico.errors import InvalidRequest
+from providers.adapters.base import Forward, Forwarded, Json
 from providers.adapters.errors import upstream_error
-from providers.http import UpstreamClient, UpstreamResponse
+from providers.http import UpstreamClient
 
 if TYPE_CHECKING:
     from gateway.targets import ResolvedTarget
@@ -52,19 +52,31 @@ def endpoint(target: ResolvedTarget, path: str) -> tuple[str, dict[str, str]]:
 
 
 class OpenAIAdapter:
-    capabilities = frozenset({"chat", "chat_stream", "embeddings"})
+    capabilities = frozenset(
+        {
+            "chat",
+            "chat_stream",
+            "embeddings",
+            "completions",
+            "completions_stream",
+            "moderations",
+            "image_generation",
+            "image_edits",
+            "image_variations",
+            "speech",
+            "transcriptions",
+            "translations",
+            "model_listing",
+            "model_deletion",
+            "realtime",
+        }
+    )
 
     async def _post(
         self, http: UpstreamClient, target: ResolvedTarget, path: str, body: Json, timeout_s: float | None
     ) -> Json:
-        url, headers = endpoint(target, path)
-        async with http.request(
-            "POST", url, headers=headers, json=body, timeout=timeout_s, trusted=target.trusted
-        ) as response:
-            if response.status != 200:
-                raise await upstream_error(response, target.provider)
-            result: Json = await response.json()
-            return result
+        answer = await self.forward(http, target, Forward("POST", path, json=body), timeout_s)
+        return await answer.json()
 
     async def chat(self, http: UpstreamClient, target: ResolvedTarget, body: Json, timeout_s: float | None) -> Json:
         return await self._post(http, target, "/chat/completions", body, timeout_s)
@@ -77,29 +89,36 @@ class OpenAIAdapter:
     async def open_chat_stream(
         self, http: UpstreamClient, target: ResolvedTarget, body: Json, timeout_s: float | None
     ) -> AsyncIterator[Json]:
-        url, headers = endpoint(target, "/chat/completions")
+        answer = await self.forward(http, target, Forward("POST", "/chat/completions", json=body), timeout_s)
+        return answer.sse_json()
+
+    async def forward(
+        self, http: UpstreamClient, target: ResolvedTarget, request: Forward, timeout_s: float | None
+    ) -> Forwarded:
+        url, headers = endpoint(target, request.path)
+        data = None
+        if request.raw is not None:
+            headers = {**headers, "content-type": request.raw.content_type}
+            if request.raw.length is not None:
+                # Sent as is rather than chunked: some upstreams refuse a chunked multipart upload.
+                headers["content-length"] = str(request.raw.length)
+            data = request.raw.chunks()
         stack = AsyncExitStack()
         try:
             response = await stack.enter_async_context(
-                http.request("POST", url, headers=headers, json=body, timeout=timeout_s, trusted=target.trusted)
+                http.request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    json=request.json,
+                    data=data,
+                    timeout=timeout_s,
+                    trusted=target.trusted,
+                )
             )
-            if response.status != 200:
+            if not 200 <= response.status < 300:
                 raise await upstream_error(response, target.provider)
         except BaseException:
             await stack.aclose()
             raise
-        return _sse_chunks(response, stack, target.provider)
-
-
-async def _sse_chunks(response: UpstreamResponse, stack: AsyncExitStack, provider: str) -> AsyncIterator[Json]:
-    async with stack:
-        async for line in response.iter_lines():
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                return
-            chunk: Any = json.loads(payload)
-            if isinstance(chunk, dict) and "error" in chunk:
-                raise UpstreamError(f"{provider} failed mid-stream: {chunk['error']}", status=502, provider=provider)
-            yield chunk
+        return Forwarded(response, stack, target.provider)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from portico.errors import AuthenticationFailed, InvalidRequest
 from portico.ids import new_id
-from providers.adapters.base import Json
+from providers.adapters.base import Json, NoForwarding
 from providers.adapters.errors import upstream_error
 from providers.http import UpstreamClient, UpstreamResponse
 from providers.translate import gemini as translate
@@ -86,7 +86,10 @@ def _translated(build: Any, body: Json) -> Json:
     return result
 
 
-class VertexAdapter:
+class VertexAdapter(NoForwarding):
+    # Not offered: moderation (Vertex has none; text moderation is the Natural Language API), audio, and models.
+    # Imagen (`:predict` with `instances[].prompt`) could serve image generation with its own translation; until
+    # then the gateway answers 400 naming the capability.
     capabilities = frozenset({"chat", "chat_stream", "embeddings"})
 
     async def _post(

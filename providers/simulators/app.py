@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
-from providers.simulators import bedrock, openai, vertex
+from providers.simulators import bedrock, openai, openai_media, openai_models, openai_realtime, vertex
 from providers.simulators.controls import SimulatorControls, control_routes
 from providers.simulators.edge import Dialect
 
@@ -37,7 +37,10 @@ class SimulatorKind:
 
 KINDS: dict[str, SimulatorKind] = {
     "openai": SimulatorKind(
-        openai.DIALECT, (openai.routes,), 8801, lambda url: f"OpenAI base URL {url}/v1 (any Bearer key)"
+        openai.DIALECT,
+        (openai.routes, openai_models.routes, openai_media.routes, openai_realtime.routes),
+        8801,
+        lambda url: f"OpenAI base URL {url}/v1 (any Bearer key)",
     ),
     "bedrock": SimulatorKind(
         bedrock.DIALECT,

@@ -54,6 +54,7 @@ class Call:
 Handler = Callable[[Call], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 ModelOf = Callable[[Request, dict[str, Any]], str]
+BodyReader = Callable[[Request], Awaitable[dict[str, Any]]]
 
 
 def has_bearer(request: Request) -> bool:
@@ -65,15 +66,22 @@ def model_in_body(_: Request, body: dict[str, Any]) -> str:
     return str(body.get("model") or "")
 
 
-def endpoint(dialect: Dialect, route: str, handler: Handler, model_of: ModelOf = model_in_body) -> Endpoint:
-    """Wrap `handler` with auth, body parsing and admission; bad input becomes a 400 in the vendor's shape."""
+def endpoint(
+    dialect: Dialect,
+    route: str,
+    handler: Handler,
+    model_of: ModelOf = model_in_body,
+    read: BodyReader | None = None,
+) -> Endpoint:
+    """Wrap `handler` with auth, body parsing (JSON unless `read` says otherwise, e.g. a multipart form) and
+    admission; bad input becomes a 400 in the vendor's shape."""
 
     async def serve(request: Request) -> Response:
         started = time.monotonic()
         if not dialect.authorized(request):
             return dialect.error(dialect.unauthorized_status, dialect.unauthorized_message)
         try:
-            body = await _json_body(request)
+            body = await (read or _json_body)(request)
             model = model_of(request, body)
         except InvalidRequest as error:
             return dialect.error(400, str(error))

@@ -1,4 +1,5 @@
-"""OpenAI inference API simulator: chat completions (JSON and SSE), legacy completions, embeddings, models.
+"""OpenAI inference API simulator: chat completions (JSON and SSE), legacy completions, embeddings. Models are in
+`openai_models`; moderations, images and audio in `openai_media`.
 
 Wire format as api.openai.com sends it: `chat.completion` / `chat.completion.chunk` objects, `data: [DONE]` at the
 end of a stream, a trailing usage chunk with empty `choices` when `stream_options.include_usage` is set, and errors
@@ -13,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -36,9 +36,6 @@ from providers.simulators.behaviour import (
 from providers.simulators.edge import Call, Dialect, endpoint, has_bearer, require, sse
 
 FINGERPRINT = "fp_portico_sim"
-CREATED = 1_700_000_000
-MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-3.5-turbo-instruct", "text-embedding-3-small", "text-embedding-3-large")
-
 FINISH_REASONS = {Finish.STOP: "stop", Finish.TOOL_CALL: "tool_calls", Finish.LENGTH: "length"}
 ROLES: dict[str, Role] = {
     "system": "system",
@@ -229,31 +226,8 @@ async def embeddings(call: Call) -> Response:
     return JSONResponse(body, headers=_request_id(call))
 
 
-def _model(model_id: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": "portico-simulator"}
-
-
-async def list_models(call: Call) -> Response:
-    return JSONResponse({"object": "list", "data": [_model(model_id) for model_id in MODELS]})
-
-
-async def retrieve_model(call: Call) -> Response:
-    if call.model not in MODELS:
-        message = f"The model '{call.model}' does not exist or you do not have access to it."
-        return error(404, message, param="model", code="model_not_found")
-    return JSONResponse(_model(call.model))
-
-
 def _request_id(call: Call) -> dict[str, str]:
     return {"x-request-id": f"req_sim_{call.sequence}"}
-
-
-def _model_in_path(request: Request, _: dict[str, Any]) -> str:
-    return str(request.path_params["model"])
-
-
-def _no_model(_: Request, __: dict[str, Any]) -> str:
-    return ""
 
 
 def routes() -> list[BaseRoute]:
@@ -261,10 +235,4 @@ def routes() -> list[BaseRoute]:
         Route("/v1/chat/completions", endpoint(DIALECT, "chat.completions", chat_completions), methods=["POST"]),
         Route("/v1/completions", endpoint(DIALECT, "completions", completions), methods=["POST"]),
         Route("/v1/embeddings", endpoint(DIALECT, "embeddings", embeddings), methods=["POST"]),
-        Route("/v1/models", endpoint(DIALECT, "models.list", list_models, _no_model), methods=["GET"]),
-        Route(
-            "/v1/models/{model:path}",
-            endpoint(DIALECT, "models.retrieve", retrieve_model, _model_in_path),
-            methods=["GET"],
-        ),
     ]
