@@ -9,6 +9,7 @@ import gc
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -94,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = load_settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "ops":
-        print_coverage(as_json=args.json, show_missing=args.missing)
+        try:
+            print_coverage(as_json=args.json, show_missing=args.missing)
+        except BrokenPipeError:
+            # Piped into `head` and cut short: not an error. Point stdout at devnull so the exit flush is quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     runners = {"up": run_up, "serve": run_serve, "worker": run_worker, "mcp-stdio": run_stdio, "migrate": run_migrate}
     runners["simulate"] = run_simulate

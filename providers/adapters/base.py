@@ -14,12 +14,14 @@ without those endpoints answers a clear 400 naming the capability and the provid
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from portico.errors import InvalidRequest, UpstreamError
+from providers.adapters.errors import upstream_error
+from providers.translate.errors import TranslationError
 
 if TYPE_CHECKING:
     from gateway.targets import ResolvedTarget
@@ -161,3 +163,37 @@ def require(adapter: ProviderAdapter, capability: str, provider: str) -> None:
             param="model",
             code="unsupported_capability",
         )
+
+
+async def open_answer(
+    http: UpstreamClient,
+    target: ResolvedTarget,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    json: Json | None = None,
+    data: Any = None,
+    timeout_s: float | None,
+) -> Forwarded:
+    """Send one request and keep its answer open; a non-2xx answer is read, closed and raised as the provider's
+    error before anything is returned, so routing can still retry or fall back."""
+    stack = AsyncExitStack()
+    try:
+        response = await stack.enter_async_context(
+            http.request(method, url, headers=headers, json=json, data=data, timeout=timeout_s, trusted=target.trusted)
+        )
+        if not 200 <= response.status < 300:
+            raise await upstream_error(response, target.provider)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return Forwarded(response, stack, target.provider)
+
+
+def translated(build: Callable[[Json], Json], body: Json) -> Json:
+    """A vendor translation whose refusal (a field the vendor cannot take) becomes a 400 naming that field."""
+    try:
+        return build(body)
+    except TranslationError as error:
+        raise InvalidRequest(error.message, param=error.param, code="unsupported_for_provider") from None

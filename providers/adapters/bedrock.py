@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -20,9 +19,8 @@ from botocore.eventstream import EventStreamBuffer
 
 from portico.errors import InvalidRequest, UpstreamError
 from portico.ids import new_id
-from providers.adapters.base import Json, NoForwarding
-from providers.adapters.errors import upstream_error
-from providers.http import UpstreamClient, UpstreamResponse
+from providers.adapters.base import Forwarded, Json, NoForwarding, open_answer, translated
+from providers.http import UpstreamClient
 from providers.translate import bedrock as translate
 
 if TYPE_CHECKING:
@@ -61,14 +59,6 @@ def _model(body: Json) -> str:
     return str(body.get("model", ""))
 
 
-def _translated(build: Any, body: Json) -> Json:
-    try:
-        result: Json = build(body)
-    except translate.TranslationError as error:
-        raise InvalidRequest(error.message, param=error.param, code="unsupported_for_provider") from None
-    return result
-
-
 class BedrockAdapter(NoForwarding):
     # Not offered: moderation (Bedrock has none; Guardrails is a different API), audio, and models (listing is
     # the `bedrock` control-plane API, not bedrock-runtime). Image models (Titan Image, Stability) would need their
@@ -80,17 +70,12 @@ class BedrockAdapter(NoForwarding):
     ) -> Json:
         data = json.dumps(payload).encode()
         headers = signed_headers(target, url, data, "application/json")
-        async with http.request(
-            "POST", url, headers=headers, data=data, timeout=timeout_s, trusted=target.trusted
-        ) as response:
-            if response.status != 200:
-                raise await upstream_error(response, target.provider)
-            result: Json = await response.json()
-            return result
+        answer = await open_answer(http, target, "POST", url, headers=headers, data=data, timeout_s=timeout_s)
+        return await answer.json()
 
     async def chat(self, http: UpstreamClient, target: ResolvedTarget, body: Json, timeout_s: float | None) -> Json:
         model = _model(body)
-        converse = _translated(translate.chat_to_converse, body)
+        converse = translated(translate.chat_to_converse, body)
         answer = await self._invoke(http, target, _url(target, model, "converse"), converse, timeout_s)
         return translate.converse_to_chat(
             answer, model=model, completion_id=new_id("chatcmpl-"), created=int(time.time())
@@ -103,7 +88,7 @@ class BedrockAdapter(NoForwarding):
         url = _url(target, model, "invoke")
         answers = [
             await self._invoke(http, target, url, request, timeout_s)
-            for request in _translated(lambda b: {"bodies": translate.embedding_requests(b)}, body)["bodies"]
+            for request in translated(lambda b: {"bodies": translate.embedding_requests(b)}, body)["bodies"]
         ]
         encoding: Literal["float", "base64"] = "base64" if body.get("encoding_format") == "base64" else "float"
         return translate.embedding_response(model, answers, encoding_format=encoding)
@@ -113,39 +98,29 @@ class BedrockAdapter(NoForwarding):
     ) -> AsyncIterator[Json]:
         model = _model(body)
         url = _url(target, model, "converse-stream")
-        data = json.dumps(_translated(translate.chat_to_converse, body)).encode()
+        data = json.dumps(translated(translate.chat_to_converse, body)).encode()
         headers = signed_headers(target, url, data, "application/vnd.amazon.eventstream")
-        stack = AsyncExitStack()
-        try:
-            response = await stack.enter_async_context(
-                http.request("POST", url, headers=headers, data=data, timeout=timeout_s, trusted=target.trusted)
-            )
-            if response.status != 200:
-                raise await upstream_error(response, target.provider)
-        except BaseException:
-            await stack.aclose()
-            raise
+        answer = await open_answer(http, target, "POST", url, headers=headers, data=data, timeout_s=timeout_s)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         translator = translate.ConverseStreamTranslator(
             model, new_id("chatcmpl-"), int(time.time()), include_usage=include_usage
         )
-        return _stream(response, stack, translator, target.provider)
+        return _stream(answer, translator, target.provider)
 
 
 async def _stream(
-    response: UpstreamResponse, stack: AsyncExitStack, translator: translate.ConverseStreamTranslator, provider: str
+    answer: Forwarded, translator: translate.ConverseStreamTranslator, provider: str
 ) -> AsyncIterator[Json]:
     """Decode AWS event-stream frames; an exception frame mid-stream becomes an upstream error."""
-    async with stack:
-        frames = EventStreamBuffer()
-        async for raw in response.iter_chunks():
-            frames.add_data(raw)
-            for frame in frames:
-                message: Any = frame  # botocore's stubs type the iteration wrongly (as int)
-                headers: dict[str, Any] = dict(message.headers)
-                payload = json.loads(message.payload or b"{}")
-                if headers.get(":message-type") != "event":
-                    kind = headers.get(":exception-type") or headers.get(":error-code") or "error"
-                    raise UpstreamError(f"{provider} stream failed: {kind}: {payload}", status=502, provider=provider)
-                for chunk in translator.feed({str(headers.get(":event-type")): payload}):
-                    yield chunk
+    frames = EventStreamBuffer()
+    async for raw in answer.iter_chunks():
+        frames.add_data(raw)
+        for frame in frames:
+            message: Any = frame  # botocore's stubs type the iteration wrongly (as int)
+            headers: dict[str, Any] = dict(message.headers)
+            payload = json.loads(message.payload or b"{}")
+            if headers.get(":message-type") != "event":
+                kind = headers.get(":exception-type") or headers.get(":error-code") or "error"
+                raise UpstreamError(f"{provider} stream failed: {kind}: {payload}", status=502, provider=provider)
+            for chunk in translator.feed({str(headers.get(":event-type")): payload}):
+                yield chunk

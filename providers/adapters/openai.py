@@ -8,12 +8,10 @@ no images) answers with that vendor's own 404, passed through.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from portico.errors import InvalidRequest
-from providers.adapters.base import Forward, Forwarded, Json
-from providers.adapters.errors import upstream_error
+from providers.adapters.base import Forward, Forwarded, Json, open_answer
 from providers.http import UpstreamClient
 
 if TYPE_CHECKING:
@@ -103,22 +101,6 @@ class OpenAIAdapter:
                 # Sent as is rather than chunked: some upstreams refuse a chunked multipart upload.
                 headers["content-length"] = str(request.raw.length)
             data = request.raw.chunks()
-        stack = AsyncExitStack()
-        try:
-            response = await stack.enter_async_context(
-                http.request(
-                    request.method,
-                    url,
-                    headers=headers,
-                    json=request.json,
-                    data=data,
-                    timeout=timeout_s,
-                    trusted=target.trusted,
-                )
-            )
-            if not 200 <= response.status < 300:
-                raise await upstream_error(response, target.provider)
-        except BaseException:
-            await stack.aclose()
-            raise
-        return Forwarded(response, stack, target.provider)
+        return await open_answer(
+            http, target, request.method, url, headers=headers, json=request.json, data=data, timeout_s=timeout_s
+        )

@@ -12,14 +12,12 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from portico.errors import AuthenticationFailed, InvalidRequest
 from portico.ids import new_id
-from providers.adapters.base import Json, NoForwarding
-from providers.adapters.errors import upstream_error
-from providers.http import UpstreamClient, UpstreamResponse
+from providers.adapters.base import Forwarded, Json, NoForwarding, open_answer, translated
+from providers.http import UpstreamClient
 from providers.translate import gemini as translate
 
 if TYPE_CHECKING:
@@ -78,14 +76,6 @@ async def access_token(target: ResolvedTarget) -> str:
     return token
 
 
-def _translated(build: Any, body: Json) -> Json:
-    try:
-        result: Json = build(body)
-    except translate.TranslationError as error:
-        raise InvalidRequest(error.message, param=error.param, code="unsupported_for_provider") from None
-    return result
-
-
 class VertexAdapter(NoForwarding):
     # Not offered: moderation (Vertex has none; text moderation is the Natural Language API), audio, and models.
     # Imagen (`:predict` with `instances[].prompt`) could serve image generation with its own translation; until
@@ -96,17 +86,12 @@ class VertexAdapter(NoForwarding):
         self, http: UpstreamClient, target: ResolvedTarget, url: str, payload: Json, timeout_s: float | None
     ) -> Json:
         headers = {"authorization": f"Bearer {await access_token(target)}"}
-        async with http.request(
-            "POST", url, headers=headers, json=payload, timeout=timeout_s, trusted=target.trusted
-        ) as response:
-            if response.status != 200:
-                raise await upstream_error(response, target.provider)
-            result: Json = await response.json()
-            return result
+        answer = await open_answer(http, target, "POST", url, headers=headers, json=payload, timeout_s=timeout_s)
+        return await answer.json()
 
     async def chat(self, http: UpstreamClient, target: ResolvedTarget, body: Json, timeout_s: float | None) -> Json:
         model = str(body.get("model", ""))
-        request = _translated(translate.chat_to_gemini, body)
+        request = translated(translate.chat_to_gemini, body)
         answer = await self._post(http, target, _url(target, model, "generateContent"), request, timeout_s)
         return translate.gemini_to_chat(
             answer, model=model, completion_id=new_id("chatcmpl-"), created=int(time.time())
@@ -116,7 +101,7 @@ class VertexAdapter(NoForwarding):
         self, http: UpstreamClient, target: ResolvedTarget, body: Json, timeout_s: float | None
     ) -> Json:
         model = str(body.get("model", ""))
-        request = _translated(translate.embedding_predict_body, body)
+        request = translated(translate.embedding_predict_body, body)
         answer = await self._post(http, target, _url(target, model, "predict"), request, timeout_s)
         encoding: Literal["float", "base64"] = "base64" if body.get("encoding_format") == "base64" else "float"
         return translate.embedding_response(model, answer, encoding_format=encoding)
@@ -126,30 +111,18 @@ class VertexAdapter(NoForwarding):
     ) -> AsyncIterator[Json]:
         model = str(body.get("model", ""))
         url = _url(target, model, "streamGenerateContent") + "?alt=sse"
-        request = _translated(translate.chat_to_gemini, body)
+        request = translated(translate.chat_to_gemini, body)
         headers = {"authorization": f"Bearer {await access_token(target)}"}
-        stack = AsyncExitStack()
-        try:
-            response = await stack.enter_async_context(
-                http.request("POST", url, headers=headers, json=request, timeout=timeout_s, trusted=target.trusted)
-            )
-            if response.status != 200:
-                raise await upstream_error(response, target.provider)
-        except BaseException:
-            await stack.aclose()
-            raise
+        answer = await open_answer(http, target, "POST", url, headers=headers, json=request, timeout_s=timeout_s)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         translator = translate.GeminiStreamTranslator(
             model, new_id("chatcmpl-"), int(time.time()), include_usage=include_usage
         )
-        return _stream(response, stack, translator)
+        return _stream(answer, translator)
 
 
-async def _stream(
-    response: UpstreamResponse, stack: AsyncExitStack, translator: translate.GeminiStreamTranslator
-) -> AsyncIterator[Json]:
-    async with stack:
-        async for line in response.iter_lines():
-            if line.startswith(b"data:"):
-                for chunk in translator.feed(json.loads(line[5:])):
-                    yield chunk
+async def _stream(answer: Forwarded, translator: translate.GeminiStreamTranslator) -> AsyncIterator[Json]:
+    # streamGenerateContent?alt=sse frames each GenerateContentResponse as a `data:` line, as OpenAI frames chunks.
+    async for payload in answer.sse_json():
+        for chunk in translator.feed(payload):
+            yield chunk
