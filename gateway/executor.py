@@ -1,8 +1,9 @@
 """Running one request through a routing tree: strategies at the nodes, retries and timeouts at the leaves.
 
 - single: the first target.
-- fallback: targets in order; an upstream error moves on (only for `on_status_codes` when given). Errors of the
-  request itself (an unknown virtual key, a malformed body) are not retried elsewhere: they would fail anywhere.
+- fallback: targets in order; an upstream error moves on (only for `on_status_codes` when given), and so does a
+  target whose provider lacks the capability (Bedrock asked for images). Errors of the request itself (an unknown
+  virtual key, a malformed body) are not retried elsewhere: they would fail anywhere.
 - loadbalance: one target drawn by weight.
 - retry: up to `attempts` more tries on the listed statuses, waiting for the provider's Retry-After when it sends
   one, otherwise an exponential backoff with jitter.
@@ -21,6 +22,7 @@ from gateway.config_model import Retry, Target
 from gateway.targets import ResolvedTarget, resolve
 from portico.context import CallContext
 from portico.errors import UpstreamError
+from providers.adapters.base import UnsupportedCapability
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +71,14 @@ async def _single(ctx: CallContext, node: Target, settings: Inherited, attempt: 
 async def _fallback(ctx: CallContext, node: Target, settings: Inherited, attempt: Attempt[T]) -> T:
     assert node.targets and node.strategy
     codes = node.strategy.on_status_codes
-    last: UpstreamError | None = None
+    last: UpstreamError | UnsupportedCapability | None = None
     for index, target in enumerate(node.targets):
         try:
             return await _run(ctx, target, settings, attempt)
+        except UnsupportedCapability as error:
+            # A target that cannot serve this kind of request at all is skipped, whatever the status list says.
+            log.info("fallback: target %d cannot serve it (%s), trying the next", index, error.message)
+            last = error
         except UpstreamError as error:
             if codes is not None and error.status not in codes:
                 raise

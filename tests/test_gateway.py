@@ -512,3 +512,17 @@ def test_realtime_refuses_a_provider_without_it(gateway: Gateway) -> None:
     assert response.status_code == 400
     error = json.loads(response.body)["error"]
     assert error["code"] == "unsupported_capability" and "bedrock" in error["message"]
+
+
+def test_fallback_skips_a_target_without_the_capability(gateway: Gateway) -> None:
+    config = {
+        "strategy": {"mode": "fallback", "on_status_codes": [503]},
+        "targets": [{"virtual_key": gateway.virtual_keys["bedrock"]}, {"virtual_key": gateway.virtual_keys["openai"]}],
+    }
+    client = gateway.client(**{"x-portkey-config": json.dumps(config)})
+    image = client.images.generate(model="dall-e-3", prompt="a lighthouse", response_format="b64_json")
+    assert image.data and image.data[0].b64_json
+    only_bedrock = gateway.client(**{"x-portkey-virtual-key": gateway.virtual_keys["bedrock"]})
+    with pytest.raises(openai.BadRequestError) as refused:
+        only_bedrock.images.generate(model="dall-e-3", prompt="a lighthouse")
+    assert refused.value.body["code"] == "unsupported_capability"  # type: ignore[index]

@@ -156,9 +156,13 @@ class NoForwarding:
         )
 
 
+class UnsupportedCapability(InvalidRequest):
+    """This target cannot serve the request, though another could: a fallback moves on to the next target."""
+
+
 def require(adapter: ProviderAdapter, capability: str, provider: str) -> None:
     if capability not in adapter.capabilities:
-        raise InvalidRequest(
+        raise UnsupportedCapability(
             f"Provider '{provider}' does not support {capability.replace('_', ' ')} through Portico.",
             param="model",
             code="unsupported_capability",
