@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -162,3 +163,18 @@ def test_validation_errors_name_the_field(portico_local: RunningPortico) -> None
     assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["error"]["message"]
     unknown_route = httpx.get(f"{portico_local.api}/nothing-here", headers={"x-portkey-api-key": "x"})
     assert unknown_route.status_code == 404 and unknown_route.json()["error"]["type"] == "not_found_error"
+
+
+def test_oversized_json_bodies_answer_413(portico_local: RunningPortico) -> None:
+    headers = {"x-portkey-api-key": portico_local.admin_key, "content-type": "application/json"}
+    huge = b'{"name": "' + b"x" * (33 * 1024 * 1024) + b'"}'
+    declared = httpx.post(f"{portico_local.api}/admin/workspaces", content=huge, headers=headers, timeout=60)
+    assert declared.status_code == 413 and declared.json()["error"]["param"] == "body"
+
+    def chunked() -> Iterator[bytes]:
+        yield huge[:1024]
+        for start in range(1024, len(huge), 1024 * 1024):
+            yield huge[start : start + 1024 * 1024]
+
+    streamed = httpx.post(f"{portico_local.api}/admin/workspaces", content=chunked(), headers=headers, timeout=60)
+    assert streamed.status_code == 413
