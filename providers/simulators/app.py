@@ -21,7 +21,20 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
-from providers.simulators import bedrock, openai, openai_media, openai_models, openai_realtime, vertex
+from providers.simulators import (
+    bedrock,
+    bedrock_control,
+    bedrock_customization_jobs,
+    bedrock_invocation_jobs,
+    openai,
+    openai_jobs,
+    openai_media,
+    openai_models,
+    openai_realtime,
+    vertex,
+    vertex_batch,
+    vertex_tuning,
+)
 from providers.simulators.controls import SimulatorControls, control_routes
 from providers.simulators.edge import Dialect
 
@@ -38,19 +51,19 @@ class SimulatorKind:
 KINDS: dict[str, SimulatorKind] = {
     "openai": SimulatorKind(
         openai.DIALECT,
-        (openai.routes, openai_models.routes, openai_media.routes, openai_realtime.routes),
+        (openai.routes, openai_models.routes, openai_media.routes, openai_realtime.routes, openai_jobs.routes),
         8801,
         lambda url: f"OpenAI base URL {url}/v1 (any Bearer key)",
     ),
     "bedrock": SimulatorKind(
         bedrock.DIALECT,
-        (bedrock.routes,),
+        (bedrock.routes, bedrock_control.routes, bedrock_invocation_jobs.routes, bedrock_customization_jobs.routes),
         8802,
         lambda url: f"bedrock-runtime endpoint_url {url} (any SigV4 credentials)",
     ),
     "vertex": SimulatorKind(
         vertex.DIALECT,
-        (vertex.routes,),
+        (vertex.routes, vertex_batch.routes, vertex_tuning.routes),
         8803,
         lambda url: f"Vertex API endpoint {url}/v1/projects/P/locations/L/... (any Bearer token)",
     ),

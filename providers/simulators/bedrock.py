@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from providers.simulators import eventstream
+from providers.simulators.bedrock_control import servable
 from providers.simulators.behaviour import (
     Finish,
     InvalidRequest,
@@ -199,7 +200,10 @@ async def invoke(call: Call) -> Response:
 
 
 def _model_id(request: Request, _: dict[str, Any]) -> str:
-    return str(request.path_params["model_id"])
+    model_id = str(request.path_params["model_id"])
+    if not servable(request, model_id):  # a custom model ARN no completed customization job made
+        raise InvalidRequest("The provided model identifier is invalid.")
+    return model_id
 
 
 def routes() -> list[BaseRoute]:

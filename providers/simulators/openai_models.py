@@ -1,6 +1,7 @@
 """OpenAI's models API, simulated: list, retrieve, and delete (OpenAI deletes only fine-tuned models).
 
-One fine-tuned model is listed so deletion can be exercised; a deletion lasts for the server's life.
+One fine-tuned model is listed so deletion can be exercised; a deletion lasts for the server's life. The models
+this server's fine-tuning jobs produce (`openai_finetuning`) are listed beside it once their jobs succeed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from providers.simulators.edge import Call, endpoint
 from providers.simulators.openai import DIALECT, error
+from providers.simulators.openai_job_state import job_models
 
 CREATED = 1_700_000_000
 FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:portico-sim::sim00001"
@@ -43,24 +45,27 @@ def _deleted(call: Call) -> set[str]:
     return deleted
 
 
-def _missing(call: Call) -> Response | None:
-    if call.model in MODELS and call.model not in _deleted(call):
+async def _available(call: Call) -> list[str]:
+    return [model_id for model_id in (*MODELS, *await job_models(call)) if model_id not in _deleted(call)]
+
+
+async def _missing(call: Call) -> Response | None:
+    if call.model in await _available(call):
         return None
     message = f"The model '{call.model}' does not exist or you do not have access to it."
     return error(404, message, param="model", code="model_not_found")
 
 
 async def list_models(call: Call) -> Response:
-    listed = [_model(model_id) for model_id in MODELS if model_id not in _deleted(call)]
-    return JSONResponse({"object": "list", "data": listed})
+    return JSONResponse({"object": "list", "data": [_model(model_id) for model_id in await _available(call)]})
 
 
 async def retrieve_model(call: Call) -> Response:
-    return _missing(call) or JSONResponse(_model(call.model))
+    return await _missing(call) or JSONResponse(_model(call.model))
 
 
 async def delete_model(call: Call) -> Response:
-    if (missing := _missing(call)) is not None:
+    if (missing := await _missing(call)) is not None:
         return missing
     if not call.model.startswith("ft:"):
         return error(403, f"You cannot delete '{call.model}': only fine-tuned models can be deleted.")
