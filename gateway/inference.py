@@ -7,7 +7,7 @@ the route as tool arguments (`gateway.tools`).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,8 +24,9 @@ from portico.errors import PorticoError
 from portico.json_body import json_object
 from portico.registry import operation
 from portico.streaming import StreamedContent
-from providers.adapters.base import Json, require
+from providers.adapters.base import Json, ProviderAdapter, require
 from providers.adapters.registry import adapter_for
+from providers.http import UpstreamClient
 
 DATA_SCOPE = "completions.write"
 
@@ -101,20 +102,43 @@ def with_overrides(body: Json, target: ResolvedTarget) -> Json:
     return merged
 
 
-async def complete_chat(ctx: CallContext, call: InferenceCall) -> Json:
-    checked(ChatBody, call.body)
-    observation = call.observation("chat_completions")
+# How one adapter call is made for a JSON operation: (adapter, http client, target, body, timeout) -> result.
+AdapterCall = Callable[[ProviderAdapter, UpstreamClient, ResolvedTarget, Json, float | None], Awaitable[Json]]
+
+
+async def routed_json(
+    ctx: CallContext, call: InferenceCall, operation: str, capability: str, invoke: AdapterCall
+) -> Json:
+    """Route a JSON request through the plan (and the cache), run it at the chosen target, and log the outcome."""
+    observation = call.observation(operation)
 
     async def attempt(target: ResolvedTarget, timeout_s: float | None) -> Json:
         observation.served_by(target)
         adapter = adapter_for(target.spec)
-        require(adapter, "chat", target.provider)
-        return await adapter.chat(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
+        require(adapter, capability, target.provider)
+        return await invoke(adapter, ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
 
     async def run() -> Json:
-        return await cached_execute(ctx, call, observation, "chat_completions", attempt)
+        return await cached_execute(ctx, call, observation, operation, attempt)
 
     return await observed(ctx, observation, run)
+
+
+async def _chat(
+    adapter: ProviderAdapter, http: UpstreamClient, target: ResolvedTarget, body: Json, timeout_s: float | None
+) -> Json:
+    return await adapter.chat(http, target, body, timeout_s)
+
+
+async def _embeddings(
+    adapter: ProviderAdapter, http: UpstreamClient, target: ResolvedTarget, body: Json, timeout_s: float | None
+) -> Json:
+    return await adapter.embeddings(http, target, body, timeout_s)
+
+
+async def complete_chat(ctx: CallContext, call: InferenceCall) -> Json:
+    checked(ChatBody, call.body)
+    return await routed_json(ctx, call, "chat_completions", "chat", _chat)
 
 
 async def stream_chat(ctx: CallContext, call: InferenceCall) -> AsyncIterator[Json]:
@@ -183,15 +207,4 @@ async def embeddings(ctx: CallContext, call: InferenceCall) -> Json:
 
 async def embed(ctx: CallContext, call: InferenceCall) -> Json:
     checked(EmbeddingsBody, call.body)
-    observation = call.observation("embeddings")
-
-    async def attempt(target: ResolvedTarget, timeout_s: float | None) -> Json:
-        observation.served_by(target)
-        adapter = adapter_for(target.spec)
-        require(adapter, "embeddings", target.provider)
-        return await adapter.embeddings(ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
-
-    async def run() -> Json:
-        return await cached_execute(ctx, call, observation, "embeddings", attempt)
-
-    return await observed(ctx, observation, run)
+    return await routed_json(ctx, call, "embeddings", "embeddings", _embeddings)
