@@ -4,6 +4,7 @@ per provider, the expectations read from the document itself (CI has shared/ bes
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from pathlib import Path
 
@@ -29,6 +30,8 @@ def _names(cell: str) -> list[str]:
 
 def status_table(heading: str) -> list[tuple[str, str, str]]:
     """(provider, raw state, OpenAI status) rows of the table whose first header cell is `heading`."""
+    if not PROVIDERS_MD.exists():
+        return []
     lines = PROVIDERS_MD.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"| {heading} |"))
     rows: list[tuple[str, str, str]] = []
@@ -50,6 +53,8 @@ FINE_TUNE_ROWS = status_table("OpenAI fine-tune")
 
 
 def test_the_document_was_read() -> None:
+    if not PROVIDERS_MD.exists() and not os.environ.get("CI"):
+        pytest.skip(f"{PROVIDERS_MD} is not beside this checkout (CI always has it)")
     assert len(BATCH_ROWS) >= 20 and len(FINE_TUNE_ROWS) >= 13
 
 
