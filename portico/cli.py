@@ -42,7 +42,10 @@ def _network(parser: argparse.ArgumentParser) -> None:
         help="HTTP/1.1 parser: auto picks httptools when it is installed, else h11 (default auto)",
     )
     server.add_argument(
-        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop (uvloop must be installed)"
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop: auto uses uvloop when it is installed (it is a dependency on Linux/macOS), else asyncio",
     )
     server.add_argument(
         "--gc-freeze",
@@ -108,11 +111,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if getattr(args, "loop", "asyncio") != "uvloop":
+    choice = getattr(args, "loop", "asyncio")
+    if choice == "asyncio":
         return None
     try:
-        uvloop = importlib.import_module("uvloop")  # optional, so not a static import
+        uvloop = importlib.import_module("uvloop")  # not installable everywhere (Windows), so not a static import
     except ImportError:
+        if choice == "auto":
+            return None
         sys.exit("portico: --loop uvloop needs the uvloop package (pip install uvloop).")
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
