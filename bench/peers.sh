@@ -3,12 +3,9 @@
 # plus the Debian packages for the fake upstream and the load generator. Never touches the project's .venv.
 #
 #   bench/peers.sh            # apt packages, LiteLLM's proxy, Portkey's gateway
-#   bench/peers.sh litellm    # only some of: apt litellm portkey accel tools
+#   bench/peers.sh litellm    # only some of: apt litellm portkey tools
 #
-# Optional extras, not installed by default:
-#   accel  httptools and uvloop in bench/.peers/portico-accel (pip --target, beside the project venv, not in it):
-#          bench/gateway.py's `portico-fast` target puts it on PYTHONPATH and runs `portico serve --http httptools
-#          --loop uvloop`, to compare uvicorn's parsers and loops without changing the project's environment.
+# Optional extra, not installed by default:
 #   tools  py-spy in its own venv, bench/.peers/tools, for `bench/gateway.py --profile`.
 #
 # Pinned versions: litellm[proxy] 1.108.7 (the newest whose [proxy] extra resolves here; 1.107.0 is known to be
@@ -18,8 +15,6 @@ set -euo pipefail
 LITELLM_VERSION="${LITELLM_VERSION:-1.108.7}"
 PORTKEY_VERSION="${PORTKEY_VERSION:-1.15.2}"
 PYTHON="${PYTHON:-python3.11}"
-# The project's interpreter, for the accel packages (they must match its Python version and ABI).
-PROJECT_PYTHON="${PROJECT_PYTHON:-}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 peers="$here/.peers"
@@ -71,17 +66,6 @@ install_portkey() {
     echo "portkey: installed @portkey-ai/gateway $PORTKEY_VERSION into $prefix"
 }
 
-install_accel() {
-    local target="$peers/portico-accel"
-    local python="${PROJECT_PYTHON:-$here/../.venv/bin/python}"
-    if [[ -d "$target/httptools" && -d "$target/uvloop" ]]; then
-        echo "accel: httptools and uvloop already in $target"
-        return
-    fi
-    "$python" -m pip install -q --target "$target" httptools uvloop 2>&1 | quiet_pip
-    echo "accel: installed httptools and uvloop into $target (for $("$python" -V))"
-}
-
 install_tools() {
     local venv="$peers/tools"
     if [[ -x "$venv/bin/py-spy" ]]; then
@@ -100,8 +84,7 @@ for target in "${targets[@]}"; do
         apt) install_apt ;;
         litellm) install_litellm ;;
         portkey) install_portkey ;;
-        accel) install_accel ;;
         tools) install_tools ;;
-        *) echo "unknown peer '$target' (apt, litellm, portkey, accel, tools)" >&2; exit 2 ;;
+        *) echo "unknown peer '$target' (apt, litellm, portkey, tools)" >&2; exit 2 ;;
     esac
 done

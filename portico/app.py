@@ -51,10 +51,10 @@ def create_app(services: Services) -> Starlette:
             yield
 
     routes: list[BaseRoute] = [
-        health_route(services),
-        Route("/mcp", McpEndpoint(mcp, services, security), methods=["GET", "POST", "DELETE"]),
-        upload_route(services),
         *build_routes(registry, services),
+        Route("/mcp", McpEndpoint(mcp, services, security), methods=["GET", "POST", "DELETE"]),
+        health_route(services),
+        upload_route(services),
     ]
     return Starlette(
         routes=routes,

@@ -6,7 +6,17 @@ import importlib
 
 from portico.registry import REGISTRY, Registry
 
+# Order matters a little: REST routes are matched in this order, so the hot data-plane paths come first
+# (chat was the 45th of 62 routes, 44 regex matches per request, before this order).
 OPERATION_MODULES = (
+    "gateway.inference",
+    "gateway.tools",
+    "gateway.completions",
+    "gateway.responses",
+    "gateway.realtime",
+    "gateway.moderations",
+    "gateway.media",
+    "gateway.models",
     "files.operations",
     "files.upload_grants",
     "control_plane.workspaces",
@@ -17,14 +27,6 @@ OPERATION_MODULES = (
     "control_plane.integration_models",
     "control_plane.integration_workspaces",
     "control_plane.providers",
-    "gateway.inference",
-    "gateway.tools",
-    "gateway.responses",
-    "gateway.realtime",
-    "gateway.completions",
-    "gateway.moderations",
-    "gateway.media",
-    "gateway.models",
     "portico.diagnostics",
 )
 
