@@ -138,7 +138,7 @@ def verdict(ok: bool | None) -> str:
 def print_goals(loads: dict[tuple[str, str, int], Load], slow_concurrency: list[int]) -> None:
     variants = [name for name in ("portico", "portico-h11") if any(key[0] == name for key in loads)]
     for name in variants:
-        note = "" if name == "portico" else " (httptools + uvloop; informational)"
+        note = "" if name == "portico" else " (h11 + asyncio; informational)"
         print(f"\nGoals ({name}{note}):")
         print_latency_goals(loads, name)
         print_capacity_goals(loads, name)
