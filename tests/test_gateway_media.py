@@ -24,8 +24,8 @@ from portico.errors import PayloadTooLarge
 from providers.simulators.app import running_simulator
 from providers.simulators.openai_models import FINE_TUNED
 from tests.conftest import STACKS, stack_settings
+from tests.support.gateway import Gateway, create_vk, logged_rows
 from tests.support.server import run_portico
-from tests.test_gateway import Gateway, create_vk, logged_rows
 
 CAP = 256 * 1024
 BOUNDARY = "media-test-boundary"

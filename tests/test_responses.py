@@ -7,8 +7,8 @@ from __future__ import annotations
 import openai
 import pytest
 
+from tests.support.gateway import MODELS, PROVIDERS, Gateway, gateway_fixture  # noqa: F401 - the module fixture
 from tests.support.keys import create_workspace_key
-from tests.test_gateway import MODELS, PROVIDERS, Gateway, gateway  # noqa: F401 - the module fixture
 
 TOOL = {
     "type": "function",
@@ -18,12 +18,12 @@ TOOL = {
 }
 
 
-def client_for(gateway: Gateway, provider: str) -> openai.OpenAI:  # noqa: F811
+def client_for(gateway: Gateway, provider: str) -> openai.OpenAI:
     return gateway.client(**{"x-portkey-virtual-key": gateway.virtual_keys[provider]})
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_create_continue_and_inspect(gateway: Gateway, provider: str) -> None:  # noqa: F811
+def test_create_continue_and_inspect(gateway: Gateway, provider: str) -> None:
     client = client_for(gateway, provider)
     first = client.responses.create(model=MODELS[provider], input="Name three rivers", instructions="Be brief.")
     assert first.status == "completed" and first.object == "response"
@@ -48,7 +48,7 @@ def test_create_continue_and_inspect(gateway: Gateway, provider: str) -> None:  
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_function_calls_round_trip(gateway: Gateway, provider: str) -> None:  # noqa: F811
+def test_function_calls_round_trip(gateway: Gateway, provider: str) -> None:
     client = client_for(gateway, provider)
     asked = client.responses.create(model=MODELS[provider], input="Where is my order?", tools=[TOOL])  # type: ignore[list-item]
     call = next(item for item in asked.output if item.type == "function_call")
@@ -62,7 +62,7 @@ def test_function_calls_round_trip(gateway: Gateway, provider: str) -> None:  # 
     assert answered.output_text == "Tool result received: shipped yesterday"
 
 
-def test_responses_stay_in_their_workspace(gateway: Gateway) -> None:  # noqa: F811
+def test_responses_stay_in_their_workspace(gateway: Gateway) -> None:
     mine = client_for(gateway, "openai").responses.create(model="gpt-4o-mini", input="private")
     other = create_workspace_key(gateway.portico)
     stranger = openai.OpenAI(base_url=gateway.portico.api, api_key=other.key, max_retries=0)
@@ -74,7 +74,7 @@ def test_responses_stay_in_their_workspace(gateway: Gateway) -> None:  # noqa: F
         stranger.responses.delete(mine.id)
 
 
-def test_bad_requests_name_the_field(gateway: Gateway) -> None:  # noqa: F811
+def test_bad_requests_name_the_field(gateway: Gateway) -> None:
     client = client_for(gateway, "openai")
     with pytest.raises(openai.BadRequestError) as no_input:
         client.responses.create(model="gpt-4o-mini", input=[])

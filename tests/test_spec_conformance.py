@@ -199,7 +199,7 @@ def test_every_implemented_operation_answers_per_its_schema(portico_with_upstrea
     call("DELETE", "/configs/{slug}", f"/configs/{config_slug}")
     call("DELETE", "/virtual-keys/{slug}", f"/virtual-keys/{vk}")
 
-    # WebSocket operations (GET /realtime) answer a protocol upgrade, not a JSON body: tested in test_gateway.py.
+    # WebSocket operations (GET /realtime) answer a protocol upgrade, not a JSON body: tested in test_gateway_extras.py.
     implemented = (
         {op.spec_key for op in load_registry().rest_operations() if not op.websocket}
         - INTEGRATION_OPERATIONS
