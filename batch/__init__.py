@@ -1,1 +1,1 @@
-"""batch: see the open issues; nothing here yet."""
+"""Batches: the job state machine and provider status tables (`batch.states`); the batch engine comes next."""

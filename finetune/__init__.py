@@ -1,1 +1,1 @@
-"""finetune: see the open issues; nothing here yet."""
+"""Fine-tuning: the job state machine and provider status tables (`finetune.states`); the jobs come next."""
