@@ -24,6 +24,7 @@ from files.staging import check_purpose, clean_filename, stage
 from portico.context import CallContext
 from portico.db.models import File
 from portico.errors import InvalidRequest, PayloadTooLarge
+from portico.idempotency import idempotent
 from portico.pagination import cursor_page, cursor_rows
 from portico.registry import operation
 from portico.streaming import StreamedContent
@@ -82,7 +83,17 @@ async def read_multipart_upload(request: Request, ctx: CallContext) -> StagedUpl
     mcp_alternatives=("files_create_from_text", "files_create_upload_url"),
 )
 async def upload(ctx: CallContext, staged: StagedUpload) -> FileObject:
-    return await store.record(ctx, staged)
+    # The bytes are already staged when the key can be checked (the body is the upload): a replay answers with the
+    # first file and drops this copy.
+    payload = {"sha256": staged.sha256, "bytes": staged.bytes, "filename": staged.filename, "purpose": staged.purpose}
+    try:
+        result = await idempotent(ctx, "files_upload", payload, FileObject, lambda: store.record(ctx, staged))
+    except BaseException:
+        await ctx.services.blobs.delete(staged.blob_key)
+        raise
+    if result.id != staged.file_id:
+        await ctx.services.blobs.delete(staged.blob_key)
+    return result
 
 
 @operation(

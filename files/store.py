@@ -24,14 +24,14 @@ def to_wire(row: File) -> FileObject:
     )
 
 
-async def get_file(ctx: CallContext, file_id: str) -> File:
+async def get_file(ctx: CallContext, file_id: str, *, param: str = "file_id") -> File:
     """The file `file_id` of the caller's workspace; another workspace's id answers 404 like a missing one."""
     async with ctx.services.sessions() as session:
         row = (
             await session.execute(select(File).where(File.id == file_id, File.workspace_id == ctx.workspace_id))
         ).scalar_one_or_none()
     if row is None:
-        raise NotFound.object("file", file_id, param="file_id")
+        raise NotFound.object("file", file_id, param=param)
     return row
 
 

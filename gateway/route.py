@@ -54,7 +54,8 @@ async def plan_for(ctx: CallContext, route: Route) -> Target:
         return Target(provider="openai-compatible", api_key=route.provider_key, custom_host=route.custom_host)
     raise InvalidRequest(
         "No provider selected: send x-portkey-virtual-key, x-portkey-config, or x-portkey-provider with the "
-        "provider's key in Authorization (and your Portico key in x-portkey-api-key).",
+        "provider's key in Authorization (and your Portico key in x-portkey-api-key); over MCP, the 'route' "
+        "argument (or portkey_options for batches).",
         param="x-portkey-virtual-key",
         code="missing_provider",
     )

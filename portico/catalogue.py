@@ -19,6 +19,7 @@ OPERATION_MODULES = (
     "gateway.models",
     "files.operations",
     "files.upload_grants",
+    "batch.operations",
     "control_plane.workspaces",
     "control_plane.api_keys",
     "control_plane.virtual_keys",

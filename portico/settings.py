@@ -39,6 +39,24 @@ class BlobSettings(BaseModel):
     part_size: int = 8 * MIB
 
 
+class BatchSettings(BaseModel):
+    """How batches run. Managed batches send each line through the gateway from the arq workers."""
+
+    # Lines per chunk of a managed batch: one arq job each, the unit of re-run after a crash.
+    chunk_lines: int = Field(500, ge=1)
+    # Requests in flight per provider target in one worker process (a killed worker re-sends at most these).
+    concurrency: int = Field(64, ge=1)
+    # Tries per line on 429/5xx before the line is written to the error file.
+    max_attempts: int = Field(6, ge=1)
+    # How often the pollers look at provider jobs and the reconciler at managed batches, in seconds.
+    poll_seconds: int = Field(30, ge=1)
+    reconcile_seconds: int = Field(5, ge=1)
+    # A chunk runner renews its lease every third of this; a lease left to expire means the runner died.
+    lease_seconds: int = Field(10, ge=2)
+    # S3 endpoint for staging Bedrock batch files (moto, MinIO); empty means AWS itself.
+    s3_endpoint_url: str = ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PORTICO_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
@@ -61,7 +79,7 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 900
 
     # Toolsets listed by MCP `tools/list`; every operation stays reachable through the discovery tools.
-    mcp_toolsets: list[str] = Field(default_factory=lambda: ["files", "inference", "discovery"])
+    mcp_toolsets: list[str] = Field(default_factory=lambda: ["files", "inference", "batches", "jobs", "discovery"])
     # Extra Host / Origin values accepted by /mcp (loopback ones are always accepted).
     allowed_hosts: list[str] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)
@@ -81,6 +99,8 @@ class Settings(BaseSettings):
     # Operator-configured upstream base URLs by provider, overriding the public defaults (an Azure proxy, a
     # regional endpoint, or the simulators), e.g. {"openai": "http://127.0.0.1:9001/v1"}. Trusted: not SSRF-vetted.
     provider_endpoints: dict[str, str] = Field(default_factory=dict)
+
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     # The public base URL, used in upload URLs; empty means derived from the request.
     public_url: str = ""

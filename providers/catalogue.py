@@ -21,6 +21,8 @@ class ProviderSpec:
     # Fields a virtual key must carry for this provider.
     required: tuple[str, ...] = ("key",)
     aliases: tuple[str, ...] = field(default=())
+    # The vendor runs batch jobs itself (`completion_window: "24h"` goes there); otherwise Portico runs the lines.
+    batch_api: bool = False
 
 
 _AZURE = ("resourceName", "deploymentName", "apiVersion", "deploymentConfig")
@@ -29,7 +31,7 @@ _BEDROCK_SECRETS = ("awsAccessKeyId", "awsSecretAccessKey", "awsSessionToken")
 _VERTEX_CONFIG = ("vertexProjectId", "vertexRegion", "vertexStorageBucketName")
 
 _SPECS = [
-    ProviderSpec("openai", "openai", "https://api.openai.com/v1", aliases=("open-ai",)),
+    ProviderSpec("openai", "openai", "https://api.openai.com/v1", aliases=("open-ai",), batch_api=True),
     ProviderSpec("azure-openai", "openai", config_fields=_AZURE, required=("key", "resourceName")),
     ProviderSpec(
         "bedrock",
@@ -37,6 +39,7 @@ _SPECS = [
         secret_fields=_BEDROCK_SECRETS,
         config_fields=_BEDROCK_CONFIG,
         required=("awsAccessKeyId", "awsSecretAccessKey", "awsRegion"),
+        batch_api=True,
     ),
     ProviderSpec(
         "vertex-ai",
@@ -45,6 +48,7 @@ _SPECS = [
         secret_fields=("vertexServiceAccountJson", "key"),
         config_fields=_VERTEX_CONFIG,
         required=("vertexProjectId", "vertexRegion"),
+        batch_api=True,
     ),
     ProviderSpec("groq", "openai", "https://api.groq.com/openai/v1"),
     ProviderSpec("together-ai", "openai", "https://api.together.xyz/v1"),

@@ -15,6 +15,10 @@ Two sessions, which never share a connection pool, a DNS cache or anything else:
   would refuse several of those, and the operator chose them. Pass `trusted=True` only for a URL that comes from
   configuration, never for one built from anything in a request.
 
+Every request carries `X-Client-Request-Id` while `CLIENT_REQUEST_ID` is set (OpenAI's documented client request
+id header, logged on their side and echoed on errors): a managed batch sets it to `<batch_id>:<custom_id>` for each
+line, so the upstream (and the simulators' counters) can tell a re-sent line from a new one.
+
 Both sessions: redirects are never followed (a 3xx reaches the caller as is; following one would hand the
 destination to whoever controls the upstream); cookies are never kept (one client serves every workspace, and a
 cookie set by one tenant's upstream must not ride on another's request); proxies from the environment are ignored
@@ -27,6 +31,7 @@ import json as jsonlib
 import socket
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -42,6 +47,17 @@ if TYPE_CHECKING:
 
 CHUNK_BYTES = 64 * 1024
 MAX_LINE_BYTES = 1024 * 1024
+CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id"
+# Set by whoever sends on behalf of an identifiable unit of work (a batch line); every upstream request made in that
+# context carries it. A ContextVar, because the request is built deep inside adapters that know nothing of batches.
+CLIENT_REQUEST_ID: ContextVar[str | None] = ContextVar("client_request_id", default=None)
+
+
+def _with_client_request_id(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    client_id = CLIENT_REQUEST_ID.get()
+    if client_id is None:
+        return headers
+    return {**(headers or {}), CLIENT_REQUEST_ID_HEADER: client_id}
 
 
 class UpstreamUnreachable(UpstreamError):
@@ -196,7 +212,7 @@ class UpstreamClient:
                     self._session(trusted).request(
                         method,
                         target,
-                        headers=headers,
+                        headers=_with_client_request_id(headers),
                         json=json,
                         data=data,
                         timeout=client_timeout,

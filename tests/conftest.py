@@ -3,6 +3,7 @@ the real Portico app under uvicorn, configured as one of several stacks."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,10 +81,27 @@ def stack_settings(request: pytest.FixtureRequest, stack: Stack, data_dir: Path,
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
-        redis_url=request.getfixturevalue("redis_url"),
+        redis_url=private_redis_database(request.getfixturevalue("redis_url")),
         blob=blob,
         **overrides,  # type: ignore[arg-type]
     )
+
+
+_redis_databases = itertools.cycle(range(1, 16))
+
+
+def private_redis_database(url: str) -> str:
+    """The session's Redis server, at a logical database of this Portico's own (emptied first). arq's job ids are
+    global to a database, so two Porticos sharing one would run (and drop) each other's jobs."""
+    import redis
+
+    private = f"{url.rsplit('/', 1)[0]}/{next(_redis_databases)}"
+    client = redis.Redis.from_url(private)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return private
 
 
 def fresh_postgres_database(url: str, name: str) -> str:

@@ -10,15 +10,16 @@ from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.worker import Worker, func
 
+from batch.managed import jobs as managed_jobs
+from batch.native import jobs as native_jobs
+from portico.queue import QUEUE_NAME
 from portico.services import close_services, open_services
 from portico.settings import Settings
-from workers.housekeeping import purge_upload_grants
+from workers.housekeeping import purge_idempotency_keys, purge_upload_grants
 
 log = logging.getLogger(__name__)
-
-QUEUE_NAME = "portico:queue"
 
 
 def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool = False) -> Worker:
@@ -35,8 +36,18 @@ def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool
             await close_services(ctx["services"])
 
     return Worker(
-        functions=[purge_upload_grants],
-        cron_jobs=[cron(purge_upload_grants, minute={0, 15, 30, 45}, run_at_startup=False)],
+        functions=[
+            func(purge_upload_grants),
+            func(purge_idempotency_keys),
+            *managed_jobs.functions(settings),
+            *native_jobs.functions(settings),
+        ],
+        cron_jobs=[
+            cron(purge_upload_grants, minute={0, 15, 30, 45}, run_at_startup=False),
+            cron(purge_idempotency_keys, minute={5, 35}, run_at_startup=False),
+            *managed_jobs.crons(settings),
+            *native_jobs.crons(settings),
+        ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         queue_name=QUEUE_NAME,
         on_startup=startup,
@@ -44,4 +55,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool
         handle_signals=handle_signals,
         burst=burst,
         poll_delay=0.2,
+        # arq reads the first `queue_read_limit` due jobs of the queue, oldest first, and never past them: jobs
+        # waiting their turn at the head (chunks of big batches) would otherwise hide the crons behind them.
+        queue_read_limit=1000,
     )

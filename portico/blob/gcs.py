@@ -25,7 +25,7 @@ from google.auth.exceptions import TransportError
 from google.cloud import storage
 from google.cloud.storage.fileio import BlobWriter
 
-from portico.blob.base import DEFAULT_READ_CHUNK, BlobNotFound
+from portico.blob.base import DEFAULT_READ_CHUNK, BlobNotFound, check_range
 from portico.settings import BlobSettings
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,22 @@ class GcsBlobStore:
             chunk = await self._download(blob, key, position, end)
             if not chunk:
                 raise EOFError(f"blob {key!r} ended at byte {position} of {size}")
+            position += len(chunk)
+            yield chunk
+
+    async def read_range(
+        self, key: str, start: int, end: int, chunk_size: int = DEFAULT_READ_CHUNK
+    ) -> AsyncIterator[bytes]:
+        check_range(start, end)
+        blob = await anyio.to_thread.run_sync(self._bucket.get_blob, self.prefix + key)
+        if blob is None:
+            raise BlobNotFound(key)
+        stop: int = min(end, blob.size)
+        position = start
+        while position < stop:
+            chunk = await self._download(blob, key, position, min(position + chunk_size, stop) - 1)
+            if not chunk:
+                raise EOFError(f"blob {key!r} ended at byte {position} of {stop}")
             position += len(chunk)
             yield chunk
 

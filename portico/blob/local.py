@@ -17,7 +17,7 @@ from typing import BinaryIO
 import anyio
 import anyio.to_thread
 
-from portico.blob.base import DEFAULT_READ_CHUNK, BlobNotFound
+from portico.blob.base import DEFAULT_READ_CHUNK, BlobNotFound, check_range
 
 
 class LocalBlobStore:
@@ -60,6 +60,21 @@ class LocalBlobStore:
         file = await anyio.to_thread.run_sync(self._open_for_read, key)
         try:
             while chunk := await anyio.to_thread.run_sync(file.read, chunk_size):
+                yield chunk
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(file.close)
+
+    async def read_range(
+        self, key: str, start: int, end: int, chunk_size: int = DEFAULT_READ_CHUNK
+    ) -> AsyncIterator[bytes]:
+        check_range(start, end)
+        file = await anyio.to_thread.run_sync(self._open_for_read, key)
+        try:
+            await anyio.to_thread.run_sync(file.seek, start)
+            remaining = end - start
+            while remaining > 0 and (chunk := await anyio.to_thread.run_sync(file.read, min(chunk_size, remaining))):
+                remaining -= len(chunk)
                 yield chunk
         finally:
             with anyio.CancelScope(shield=True):

@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from portico.blob.base import DEFAULT_READ_CHUNK, BlobNotFound
+from portico.blob.base import DEFAULT_READ_CHUNK, BlobNotFound, check_range
 from portico.settings import MIB, BlobSettings
 
 if TYPE_CHECKING:
@@ -93,6 +93,35 @@ class S3BlobStore:
                 yield chunk
         finally:
             # Returns the connection to the pool even when the reader stops early.
+            body.close()
+
+    async def read_range(
+        self, key: str, start: int, end: int, chunk_size: int = DEFAULT_READ_CHUNK
+    ) -> AsyncIterator[bytes]:
+        check_range(start, end)
+        full_key = self.prefix + key
+        if end <= start:
+            # An empty slice still needs the object to exist, as every other read does.
+            if not await self.exists(key):
+                raise BlobNotFound(key)
+            return
+        ranged = f"bytes={start}-{end - 1}"
+        try:
+            response = await anyio.to_thread.run_sync(
+                lambda: self._client.get_object(Bucket=self.bucket, Key=full_key, Range=ranged)
+            )
+        except ClientError as exc:
+            # A range starting past the end is unsatisfiable: the slice is simply empty.
+            if _error_code(exc) == "InvalidRange":
+                return
+            if _error_code(exc) in _MISSING_CODES:
+                raise BlobNotFound(key) from exc
+            raise
+        body = response["Body"]
+        try:
+            while chunk := await anyio.to_thread.run_sync(body.read, chunk_size):
+                yield chunk
+        finally:
             body.close()
 
     async def read_prefix(self, key: str, max_bytes: int) -> bytes:

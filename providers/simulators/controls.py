@@ -6,7 +6,9 @@ Per-request headers let a test steer one call without reconfiguring the server:
 - ``x-sim-fail: STATUS``: answer with that error status (and Retry-After on 429/503);
 - ``x-sim-fail-times: N`` with ``x-sim-key: K``: the first N requests carrying key K fail (with ``x-sim-fail``'s
   status if given, else the configured one), later ones succeed: a retry or fallback sees exactly N failures;
-- ``x-sim-request-id: ID``: counted under ``by_request_id`` in ``GET /_sim/stats``.
+- ``x-sim-request-id: ID``: counted under ``by_request_id`` in ``GET /_sim/stats``; so is
+  ``x-client-request-id`` (OpenAI's client request id, which Portico sends for every managed batch line), which is
+  how tests count re-sent lines.
 
 Random failures (``fail_rate``) draw from an RNG seeded with ``seed``, so a run is reproducible request by request.
 """
@@ -139,8 +141,7 @@ class SimulatorControls:
         stats.by_route[route] += 1
         if model:
             stats.by_model[model] += 1
-        caller_id = request_id or request.headers.get("x-sim-request-id")
-        if caller_id:
+        for caller_id in _caller_ids(request, request_id):
             stats.by_request_id[caller_id] += 1
         latency = _number_header(request, "x-sim-latency-ms")
         delay_ms = self.latency_ms if latency is None else latency
@@ -166,6 +167,17 @@ class SimulatorControls:
         if self._rng.random() < self.fail_rate:
             return Failure(self.fail_status, self.retry_after)
         return None
+
+
+# Headers whose value names the request for `by_request_id`.
+CALLER_ID_HEADERS = ("x-sim-request-id", "x-client-request-id")
+
+
+def _caller_ids(request: Request, request_id: str | None) -> set[str]:
+    """The ids a request is counted under: the handler's own, else its id headers (each distinct value once)."""
+    if request_id:
+        return {request_id}
+    return {value for header in CALLER_ID_HEADERS if (value := request.headers.get(header))}
 
 
 def _number_header(request: Request, name: str) -> float | None:

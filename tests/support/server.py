@@ -19,6 +19,7 @@ from control_plane.bootstrap import bootstrap
 from portico.app import create_app
 from portico.services import close_services, open_services
 from portico.settings import Settings
+from workers.worker import build_worker
 
 ADMIN_KEY = "pk-test-admin-0123456789abcdefghijklmnopqrstuv"
 
@@ -45,8 +46,9 @@ class RunningPortico:
 
 
 @contextlib.contextmanager
-def run_portico(settings: Settings) -> Iterator[RunningPortico]:
-    """Open services (migrating the schema), bootstrap the organisation, serve until the block exits."""
+def run_portico(settings: Settings, *, worker: bool = False) -> Iterator[RunningPortico]:
+    """Open services (migrating the schema), bootstrap the organisation, serve until the block exits. With
+    `worker`, an arq worker runs in the same event loop, as `portico up` runs it (settings.redis_url required)."""
     if settings.admin_api_key is None:
         settings.admin_api_key = SecretStr(ADMIN_KEY)
     port = free_port()
@@ -64,8 +66,15 @@ def run_portico(settings: Settings) -> Iterator[RunningPortico]:
             task = asyncio.create_task(server.serve())
             while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
                 await asyncio.sleep(0.01)
+            jobs = build_worker(settings, handle_signals=False) if worker else None
+            jobs_task = asyncio.create_task(jobs.async_run()) if jobs else None
             started.set()
-            await task
+            try:
+                await task
+            finally:
+                if jobs is not None and jobs_task is not None:
+                    await jobs.close()
+                    jobs_task.cancel()
         finally:
             await close_services(services)
 

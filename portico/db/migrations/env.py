@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from portico.db import credentials, integrations, logs, responses  # noqa: F401 - registers their tables
+from portico.db import batches, credentials, integrations, logs, responses  # noqa: F401 - registers their tables
 from portico.db.models import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,39 @@
+"""Result lines in OpenAI's batch output format.
+
+    {"id": "batch_req_…", "custom_id": "…", "response": {"status_code", "request_id", "body"}, "error": null}
+
+A 2xx goes to the output file. A failure goes to the error file: with the HTTP answer Portico gave for it (status
+and error body) when there was one, or with `response: null` and `error: {code, message}` when there was none (the
+upstream was unreachable or timed out, the window expired before the line ran).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from portico.errors import PorticoError
+from portico.ids import new_id
+
+# Errors that mean no HTTP answer came back at all.
+NO_ANSWER_CODES = frozenset({"upstream_unreachable", "upstream_timeout", "request_timeout"})
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+
+
+def _line(custom_id: str | None, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
+    entry = {"id": new_id("batch_req_"), "custom_id": custom_id, "response": response, "error": error}
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def succeeded(custom_id: str | None, body: dict[str, Any]) -> bytes:
+    return _line(custom_id, {"status_code": 200, "request_id": new_id("req_"), "body": body}, None)
+
+
+def failed(custom_id: str | None, error: PorticoError) -> bytes:
+    if error.code in NO_ANSWER_CODES:
+        return _line(custom_id, None, {"code": error.code, "message": error.message})
+    return _line(custom_id, {"status_code": error.status, "request_id": new_id("req_"), "body": error.to_body()}, None)
+
+
+def expired(custom_id: str | None) -> bytes:
+    return _line(custom_id, None, {"code": "batch_expired", "message": EXPIRED_MESSAGE})
