@@ -27,7 +27,9 @@ def _signature(operation: Operation) -> tuple[inspect.Signature, dict[str, Any]]
     annotations: dict[str, Any] = {"ctx": Context}
     for name, field in operation.input_model.model_fields.items():
         annotation = Annotated[field.annotation, field]  # type: ignore[name-defined]
-        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        # A default factory stays on the field (the SDK refuses a parameter default beside it): a fresh value per call.
+        defaulted = not field.is_required() and field.default_factory is None
+        default = field.get_default() if defaulted else inspect.Parameter.empty
         parameters.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         )

@@ -123,9 +123,10 @@ async def test_tools_list_is_the_files_and_discovery_toolsets(
     registry = load_registry()
     assert tools.keys() >= FILES_TOOLS | DISCOVERY_TOOLS
     listed_by_default = {
-        op.name for op in registry.mcp_operations() if op.toolset in ("files", "inference", "discovery")
+        op.name for op in registry.mcp_operations() if op.toolset in ("files", "inference", "batches", "discovery")
     }
-    assert tools.keys() == listed_by_default | {"operations_search", "operations_describe", "operations_call"}
+    trio = {"operations_search", "operations_describe", "operations_call"}
+    assert tools.keys() == listed_by_default | trio | {"wait_for_job"}
     admin = {op.name for op in registry if op.toolset == "admin"}
     assert {"workspaces_create", "workspaces_list", "api_keys_create"} <= admin
     assert not admin & tools.keys(), "the admin toolset is reachable through operations_call, not listed"
