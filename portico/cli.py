@@ -41,18 +41,22 @@ def _network(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="HTTP/1.1 parser: auto picks httptools when it is installed, else h11 (default auto)",
     )
-    server.add_argument(
-        "--loop",
-        choices=("auto", "asyncio", "uvloop"),
-        default="auto",
-        help="event loop: auto uses uvloop when it is installed (it is a dependency on Linux/macOS), else asyncio",
-    )
+    _loop_option(server)
     server.add_argument(
         "--gc-freeze",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="after start-up, move what exists into the GC's permanent generation, so the full collections that "
         "load triggers scan only what requests create (default on)",
+    )
+
+
+def _loop_option(parser: argparse._ActionsContainer) -> None:  # a parser or an argument group
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop: auto uses uvloop when it is installed (it is a dependency on Linux/macOS), else asyncio",
     )
 
 
@@ -64,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (up, serve):
         _network(sub)
         _common(sub)
-    _common(commands.add_parser("worker", help="an arq worker for long-running jobs (needs PORTICO_REDIS_URL)"))
+    worker = commands.add_parser("worker", help="an arq worker for long-running jobs (needs PORTICO_REDIS_URL)")
+    _common(worker)
+    # A managed batch's lines are upstream calls and Redis checkpoints: uvloop's transports cut the worker's CPU
+    # per line (bench/batches.py).
+    _loop_option(worker)
     _common(commands.add_parser("mcp-stdio", help="MCP over stdio for desktop clients (needs PORTICO_API_KEY)"))
     migrate = commands.add_parser("migrate", help="update the database schema (a new one gets an organisation), exit")
     _common(migrate)

@@ -11,7 +11,14 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _token(length: int) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`length` random base-62 characters from one read of the OS RNG (a read per character cost ~4 % of a batch
+    worker's CPU). Eight random bits per character make the remainders' bias negligible: 256^n / 62^n > 4^n."""
+    value = int.from_bytes(secrets.token_bytes(length), "big")
+    digits = []
+    for _ in range(length):
+        value, remainder = divmod(value, 62)
+        digits.append(_ALPHABET[remainder])
+    return "".join(digits)
 
 
 def _base36(value: int, width: int) -> str:
