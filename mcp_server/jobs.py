@@ -22,6 +22,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from batch.states import BATCH
+from finetune.states import FINE_TUNE
 from mcp_server.calls import PrincipalSource, run_operation
 from mcp_server.updates import JobUpdates
 from portico import bus
@@ -46,6 +47,12 @@ def request_counts(job: dict[str, Any]) -> Progress:
     return Progress(done=counts.get("completed", 0) + counts.get("failed", 0), total=total)
 
 
+def fine_tune_progress(job: dict[str, Any]) -> Progress:
+    """Fine-tunes: steps (OpenAI) or stages (Bedrock) done, when the provider reports them."""
+    progress = job.get("progress") or {}
+    return Progress(done=progress.get("done", 0), total=progress.get("total"))
+
+
 def no_counts(_: dict[str, Any]) -> Progress:
     """Jobs without countable work: one notification, naming the status the wait started in."""
     return Progress(done=0, total=None)
@@ -65,6 +72,12 @@ JOB_KINDS: dict[str, JobKind] = {
         id_argument="batch_id",
         terminal=frozenset(str(status) for status in BATCH.terminal),
         progress=request_counts,
+    ),
+    "fine_tuning_jobs": JobKind(
+        retrieve="fine_tuning_jobs_retrieve",
+        id_argument="fine_tuning_job_id",
+        terminal=frozenset(str(status) for status in FINE_TUNE.terminal),
+        progress=fine_tune_progress,
     ),
 }
 

@@ -28,6 +28,8 @@ files_create_from_text, or for large files get a one-time URL with files_create_
 Read file metadata at portico://files/{file_id} and text at portico://files/{file_id}/content.
 Batches run a 'batch' JSONL file (batches_create); read one at portico://batches/{batch_id}, subscribe to that
 resource for updates, or call wait_for_job to wait for it with progress.
+Fine-tuning jobs (fine_tuning_jobs_create on a 'fine-tune' file) run on OpenAI, Bedrock or Vertex; read one at
+portico://fine_tuning_jobs/{fine_tuning_job_id}, its events at .../events, or wait_for_job(kind='fine_tuning_jobs').
 Only some toolsets are listed; operations_search / operations_describe / operations_call reach every operation."""
 
 DISCOVERY = "discovery"

@@ -20,6 +20,7 @@ OPERATION_MODULES = (
     "files.operations",
     "files.upload_grants",
     "batch.operations",
+    "finetune.operations",
     "control_plane.workspaces",
     "control_plane.api_keys",
     "control_plane.virtual_keys",

@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 900
 
     # Toolsets listed by MCP `tools/list`; every operation stays reachable through the discovery tools.
-    mcp_toolsets: list[str] = Field(default_factory=lambda: ["files", "inference", "batches", "jobs", "discovery"])
+    mcp_toolsets: list[str] = Field(
+        default_factory=lambda: ["files", "inference", "batches", "finetune", "jobs", "discovery"]
+    )
     # Extra Host / Origin values accepted by /mcp (loopback ones are always accepted).
     allowed_hosts: list[str] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)

@@ -123,7 +123,9 @@ async def test_tools_list_is_the_files_and_discovery_toolsets(
     registry = load_registry()
     assert tools.keys() >= FILES_TOOLS | DISCOVERY_TOOLS
     listed_by_default = {
-        op.name for op in registry.mcp_operations() if op.toolset in ("files", "inference", "batches", "discovery")
+        op.name
+        for op in registry.mcp_operations()
+        if op.toolset in ("files", "inference", "batches", "finetune", "discovery")
     }
     trio = {"operations_search", "operations_describe", "operations_call"}
     assert tools.keys() == listed_by_default | trio | {"wait_for_job"}

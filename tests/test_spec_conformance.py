@@ -188,6 +188,7 @@ def test_every_implemented_operation_answers_per_its_schema(portico_with_upstrea
     call("DELETE", "/responses/{response_id}", f"/responses/{response['id']}")
 
     check_batches(call, routed)
+    check_fine_tuning(call, routed)
 
     config = call("POST", "/configs", "/configs", json={"name": "c", "config": {"virtual_key": vk}})
     config_slug = config["data"]["slug"]
@@ -231,6 +232,22 @@ def check_batches(call: Callable[..., Any], routed: dict[str, str]) -> None:
     assert output is None  # JSONL bytes, not a JSON body: checked by the batch tests
     second = call("POST", "/batches", "/batches", headers=routed, json=body)
     call("POST", "/batches/{batch_id}/cancel", f"/batches/{second['id']}/cancel")
+
+
+def check_fine_tuning(call: Callable[..., Any], routed: dict[str, str]) -> None:
+    """The six fine-tuning operations, on an OpenAI job that is cancelled while it validates."""
+    example = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    data = "".join(json.dumps(example) + "\n" for _ in range(10)).encode()
+    source = call("POST", "/files", "/files", data={"purpose": "fine-tune"}, files={"file": ("t.jsonl", data)})
+    body = {"model": "gpt-4o-mini-2024-07-18", "training_file": source["id"], "suffix": "conf"}
+    job = call("POST", "/fine_tuning/jobs", "/fine_tuning/jobs", headers=routed, json=body)
+    by_id = f"/fine_tuning/jobs/{job['id']}"
+    call("GET", "/fine_tuning/jobs", "/fine_tuning/jobs")
+    call("GET", "/fine_tuning/jobs/{fine_tuning_job_id}", by_id)
+    call("GET", "/fine_tuning/jobs/{fine_tuning_job_id}/events", f"{by_id}/events")
+    call("GET", "/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints", f"{by_id}/checkpoints")
+    cancelled = call("POST", "/fine_tuning/jobs/{fine_tuning_job_id}/cancel", f"{by_id}/cancel")
+    assert cancelled["status"] == "cancelled", cancelled
 
 
 def test_integrations_and_providers_answer_per_their_schemas(portico_with_upstream: RunningPortico) -> None:

@@ -14,6 +14,7 @@ from arq.worker import Worker, func
 
 from batch.managed import jobs as managed_jobs
 from batch.native import jobs as native_jobs
+from finetune import jobs as finetune_jobs
 from portico.queue import QUEUE_NAME
 from portico.services import close_services, open_services
 from portico.settings import Settings
@@ -41,12 +42,14 @@ def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool
             func(purge_idempotency_keys),
             *managed_jobs.functions(settings),
             *native_jobs.functions(settings),
+            *finetune_jobs.functions(settings),
         ],
         cron_jobs=[
             cron(purge_upload_grants, minute={0, 15, 30, 45}, run_at_startup=False),
             cron(purge_idempotency_keys, minute={5, 35}, run_at_startup=False),
             *managed_jobs.crons(settings),
             *native_jobs.crons(settings),
+            *finetune_jobs.crons(settings),
         ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         queue_name=QUEUE_NAME,

@@ -62,12 +62,12 @@ def functions(settings: Settings) -> list[Function]:
     ]
 
 
-def _cadence(seconds: int) -> dict[str, set[int]]:
+def cadence(seconds: int) -> dict[str, set[int]]:
     if seconds < 60:
         return {"second": set(range(0, 60, seconds))}
     return {"minute": set(range(0, 60, max(seconds // 60, 1))), "second": {0}}
 
 
 def crons(settings: Settings) -> list[CronJob]:
-    cadence = _cadence(settings.batch.poll_seconds)
-    return [cron(batch_native_schedule, run_at_startup=True, unique=True, timeout=60, **cadence)]  # type: ignore[arg-type]
+    schedule = cadence(settings.batch.poll_seconds)
+    return [cron(batch_native_schedule, run_at_startup=True, unique=True, timeout=60, **schedule)]  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from providers.adapters.openai import endpoint
 
 if TYPE_CHECKING:
     from gateway.targets import ResolvedTarget
+    from portico.context import Services
 
 METADATA_KEY = "portico_batch_id"
 # OpenAI allows 16 metadata pairs; Portico's own takes one of them.
@@ -92,29 +93,8 @@ class OpenAIDriver:
         return None
 
     async def _upload(self, job: NativeJob) -> str:
-        """Send the input file as a multipart upload, streamed from the blob store with its length known."""
-        boundary = secrets.token_hex(16)
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{job.row.id}.jsonl"\r\n'
-            "Content-Type: application/jsonl\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
-
-        async def body() -> AsyncIterator[bytes]:
-            yield head
-            async for chunk in job.services.blobs.read(job.source.blob_key):
-                yield chunk
-            yield tail
-
-        url, headers = endpoint(job.target, "/files")
-        headers = {
-            **headers,
-            "content-type": f"multipart/form-data; boundary={boundary}",
-            "content-length": str(len(head) + job.source.bytes + len(tail)),
-        }
-        uploaded = await call_json(job.services, job.target, "POST", url, headers=headers, data=body())
-        return str(uploaded["id"])
+        source, name = job.source, f"{job.row.id}.jsonl"
+        return await upload_blob(job.services, job.target, source.blob_key, source.bytes, name, "batch")
 
     async def _download(self, job: NativeJob, file_id: str, sink: OutputSink, *, failed: bool) -> None:
         url, headers = endpoint(job.target, f"/files/{file_id}/content")
@@ -130,6 +110,35 @@ class OpenAIDriver:
         async for chunk in answer.iter_chunks():
             await asyncio.to_thread(take, list(splitter.feed(chunk)))
         take(list(splitter.finish()))
+
+
+async def upload_blob(
+    services: Services, target: ResolvedTarget, blob_key: str, size: int, filename: str, purpose: str
+) -> str:
+    """Send a stored blob to the provider's `/files` as a multipart upload, streamed with its length known; returns
+    the provider's file id. (Fine-tuning uploads its training files through this too.)"""
+    boundary = secrets.token_hex(16)
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n{purpose}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/jsonl\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head
+        async for chunk in services.blobs.read(blob_key):
+            yield chunk
+        yield tail
+
+    url, headers = endpoint(target, "/files")
+    headers = {
+        **headers,
+        "content-type": f"multipart/form-data; boundary={boundary}",
+        "content-length": str(len(head) + size + len(tail)),
+    }
+    uploaded = await call_json(services, target, "POST", url, headers=headers, data=body())
+    return str(uploaded["id"])
 
 
 def _metadata(job: NativeJob) -> dict[str, str]:

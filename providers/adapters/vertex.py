@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 LOCATION = re.compile(r"^(global|[a-z]+-[a-z]+\d{1,2})$")
 PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+TUNED_ENDPOINT = re.compile(r"^(projects/[a-z0-9-]+/locations/[a-z0-9-]+/)endpoints/(\d{1,32})$")
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 REFRESH_MARGIN = 300.0
 
@@ -41,10 +42,15 @@ def _checked(value: str, pattern: re.Pattern[str], field: str) -> str:
 def _url(target: ResolvedTarget, model: str, action: str) -> str:
     location = _checked(str(target.settings.get("vertexRegion", "")), LOCATION, "vertexRegion")
     project = _checked(str(target.settings.get("vertexProjectId", "")), PROJECT, "vertexProjectId")
-    _checked(model, MODEL, "model")
     host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
-    base = target.base_url or f"https://{host}"
-    return f"{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{action}"
+    base = f"{target.base_url or f'https://{host}'}/v1/projects/{project}/locations/{location}"
+    # A tuned model is served by its endpoint (what a tuning job's `tunedModel.endpoint` names), in the key's own
+    # project and location only.
+    tuned = TUNED_ENDPOINT.match(model)
+    if tuned and tuned.group(1) == f"projects/{project}/locations/{location}/":
+        return f"{base}/endpoints/{tuned.group(2)}:{action}"
+    _checked(model, MODEL, "model")
+    return f"{base}/publishers/google/models/{model}:{action}"
 
 
 def _mint(service_account_json: str) -> tuple[str, float]:

@@ -2,7 +2,8 @@
 
 from alembic import context
 
-from portico.db import batches, credentials, integrations, logs, responses  # noqa: F401 - registers their tables
+# Imported to register their tables.
+from portico.db import batches, credentials, fine_tuning, integrations, logs, responses  # noqa: F401
 from portico.db.models import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,1 @@
+"""One fine-tuning driver per provider adapter (`finetune.drivers.registry.DRIVERS`), behind `TuneDriver`."""
