@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from gateway.route import Route
+from gateway.job_options import ProviderJobRequest
 from portico.pagination import CursorPage, CursorParams
 from portico.wire import OmitNoneModel
 
@@ -70,25 +70,10 @@ class BatchList(CursorPage[BatchObject]):
     pass
 
 
-class PortkeyOptions(BaseModel):
-    """Portkey's body-level routing for jobs (`PortkeyBatchOptions`): which virtual key, buckets and model."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    virtual_key: str = Field(alias="x-portkey-virtual-key", description="The virtual key of the provider to use.")
-    aws_s3_bucket: str | None = Field(None, alias="x-portkey-aws-s3-bucket", description="Bedrock staging bucket.")
-    vertex_storage_bucket_name: str | None = Field(
-        None, alias="x-portkey-vertex-storage-bucket-name", description="Vertex staging bucket."
-    )
-    provider_model: str | None = Field(
-        None, alias="x-portkey-provider-model", description="The model the provider's job runs."
-    )
-
-
 PROVIDER_PARAMS = ("model", "role_arn", "job_name", "output_data_config")
 
 
-class CreateBatchInput(BaseModel):
+class CreateBatchInput(ProviderJobRequest):
     input_file_id: str = Field(description="A file with purpose 'batch' in this workspace.")
     endpoint: Endpoint = Field(description="The endpoint every line calls; the file's lines must name it.")
     completion_window: CompletionWindow = Field(
@@ -99,24 +84,6 @@ class CreateBatchInput(BaseModel):
     role_arn: str | None = Field(None, description="Bedrock: the IAM role the invocation job assumes.")
     job_name: str | None = Field(None, description="Bedrock/Vertex: the provider job's name.")
     output_data_config: str | None = Field(None, description="s3:// or gs:// prefix for the provider's output.")
-    portkey_options: PortkeyOptions | None = Field(None, description="Virtual key, buckets and model in the body.")
-    provider_options: dict[str, Any] | None = Field(
-        None, description="Provider parameters (model, role_arn, job_name, output_data_config) grouped."
-    )
-    route: Route = Field(default_factory=Route, description="Routing when portkey_options is absent.")
-
-    def provider_param(self, name: str) -> str | None:
-        """A provider parameter from the top level, else from `provider_options` (else None)."""
-        value = getattr(self, name)
-        if value is None and self.provider_options is not None:
-            value = self.provider_options.get(name)
-        return str(value) if value is not None else None
-
-    def routing(self) -> Route:
-        """`portkey_options` names the virtual key in the body; otherwise the request's routing headers apply."""
-        if self.portkey_options is not None:
-            return Route(virtual_key=self.portkey_options.virtual_key)
-        return self.route
 
 
 class ListBatchesInput(CursorParams):

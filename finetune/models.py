@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from batch.models import PortkeyOptions
-from gateway.route import Route
+from gateway.job_options import ProviderJobRequest
 from portico.pagination import CursorPage
 
 Status = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled"]
@@ -127,7 +126,7 @@ class FineTuningCheckpointList(CursorPage[FineTuningCheckpoint]):
 PROVIDER_PARAMS = ("job_name", "role_arn", "output_file")
 
 
-class CreateFineTuningJobInput(BaseModel):
+class CreateFineTuningJobInput(ProviderJobRequest):
     model: str = Field(description="The base model to fine-tune, as the provider names it.")
     training_file: str = Field(description="A file with purpose 'fine-tune' in this workspace.")
     validation_file: str | None = Field(None, description="Optional held-out 'fine-tune' file.")
@@ -139,20 +138,6 @@ class CreateFineTuningJobInput(BaseModel):
     job_name: str | None = Field(None, description="Bedrock: the customization job's name.")
     role_arn: str | None = Field(None, description="Bedrock: the IAM role the customization job assumes.")
     output_file: str | None = Field(None, description="Bedrock: s3:// prefix for the job's output (derived if absent).")
-    portkey_options: PortkeyOptions | None = Field(None, description="Virtual key and staging buckets in the body.")
-    provider_options: dict[str, Any] | None = Field(None, description="Bedrock parameters grouped.")
-    route: Route = Field(default_factory=Route, description="Routing when portkey_options is absent.")
-
-    def provider_param(self, name: str) -> str | None:
-        value = getattr(self, name)
-        if value is None and self.provider_options is not None:
-            value = self.provider_options.get(name)
-        return str(value) if value is not None else None
-
-    def routing(self) -> Route:
-        if self.portkey_options is not None:
-            return Route(virtual_key=self.portkey_options.virtual_key)
-        return self.route
 
     def chosen_method(self) -> Method:
         if self.method is not None:

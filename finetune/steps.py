@@ -17,7 +17,6 @@ compare-and-set transition; losing a race (the API cancelling meanwhile) ends th
 from __future__ import annotations
 
 import logging
-from collections import deque
 from typing import Any
 
 from batch.native.lock import batch_lock
@@ -137,23 +136,8 @@ async def fail(services: Services, row: FineTuningJobRow, code: str, message: st
     await _walk(services, row, S.FAILED, error={"code": code, "message": message, "param": param})
 
 
-def _path(current: FineTuneStatus, target: FineTuneStatus) -> list[FineTuneStatus] | None:
-    """The shortest run of allowed moves from `current` to `target` ([] when already there, None if impossible)."""
-    paths: deque[list[FineTuneStatus]] = deque([[current]])
-    seen = {current}
-    while paths:
-        path = paths.popleft()
-        if path[-1] == target:
-            return path[1:]
-        for onward in sorted(FINE_TUNE.transitions[path[-1]]):
-            if onward not in seen:
-                seen.add(onward)
-                paths.append([*path, onward])
-    return None
-
-
 async def _walk(services: Services, row: FineTuningJobRow, target: FineTuneStatus, **changes: Any) -> None:
-    path = _path(S(row.status), target)
+    path = FINE_TUNE.path(S(row.status), target)
     if not path:
         await _save_if_changed(services, row, **changes)
         return

@@ -3,6 +3,7 @@ state. Batches and fine-tuning jobs each declare theirs as data."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,3 +36,19 @@ class StateMachine(Generic[S]):
             reason = "it is finished" if current in self.terminal else f"'{new}' does not follow '{current}'"
             raise IllegalTransition(f"A {self.name} in state '{current}' cannot become '{new}': {reason}.")
         return new
+
+    def path(self, current: S, target: S) -> list[S] | None:
+        """The shortest run of allowed moves from `current` to `target`: [] when already there, None if it cannot
+        be reached. Jobs polling a provider walk it, so a provider that jumps ahead (queued to succeeded between two
+        polls) still passes through every state in between."""
+        paths: deque[list[S]] = deque([[current]])
+        seen = {current}
+        while paths:
+            path = paths.popleft()
+            if path[-1] == target:
+                return path[1:]
+            for onward in sorted(self.transitions[path[-1]]):
+                if onward not in seen:
+                    seen.add(onward)
+                    paths.append([*path, onward])
+        return None

@@ -24,6 +24,7 @@ from batch.models import CreateBatchInput
 from batch.native import s3
 from batch.native.base import NativeJob, ProviderJob, ProviderRefused
 from batch.native.bedrock_control import BedrockControl, region_of
+from batch.native.bedrock_params import role_arn, staging_bucket
 from batch.native.calls import provider_errors
 from batch.native.lines import InputConverter, Json, failure_line, success_line
 from batch.native.outputs import OutputSink
@@ -34,7 +35,6 @@ from providers.translate.bedrock_invoke import InvokeFamily, convertible_prefixe
 if TYPE_CHECKING:
     from gateway.targets import ResolvedTarget
 
-ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::\d{12}:role/.+")
 # botocore's patterns for CreateModelInvocationJob's jobName and clientRequestToken.
 JOB_NAME = re.compile(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}")
 STAGING_PREFIX = "portico/batches"
@@ -65,34 +65,6 @@ def _required_family(model: str | None, endpoint: str) -> InvokeFamily:
     return family
 
 
-def _role_arn(request: CreateBatchInput, target: ResolvedTarget) -> str:
-    role = request.provider_param("role_arn") or str(target.settings.get("awsRoleArn") or "")
-    if not role:
-        raise InvalidRequest(
-            "A Bedrock batch job needs the IAM role Bedrock assumes to read and write S3: send 'role_arn' (or "
-            "provider_options.role_arn), or set awsRoleArn on the virtual key.",
-            param="role_arn",
-            code="missing_role_arn",
-        )
-    if not ROLE_ARN.fullmatch(role):
-        raise InvalidRequest(f"'{role}' is not an IAM role ARN.", param="role_arn", code="invalid_role_arn")
-    return role
-
-
-def _bucket(request: CreateBatchInput, target: ResolvedTarget, output: s3.S3Uri | None) -> str:
-    options = request.portkey_options
-    bucket = (options.aws_s3_bucket if options else None) or target.settings.get("awsS3Bucket")
-    bucket = bucket or (output.bucket if output else None)
-    if not bucket:
-        raise InvalidRequest(
-            "A Bedrock batch job reads its input from S3: name a bucket in portkey_options 'x-portkey-aws-s3-bucket', "
-            "set awsS3Bucket on the virtual key, or send an s3:// 'output_data_config'.",
-            param="x-portkey-aws-s3-bucket",
-            code="missing_s3_bucket",
-        )
-    return s3.check_bucket(str(bucket), "x-portkey-aws-s3-bucket")
-
-
 def _job_name(request: CreateBatchInput) -> str | None:
     name = request.provider_param("job_name")
     if name is not None and not JOB_NAME.fullmatch(name):
@@ -121,8 +93,8 @@ class BedrockDriver:
         output_uri = s3.S3Uri.parse(output, "output_data_config") if output else None
         return {
             "model_id": model,
-            "role_arn": _role_arn(request, target),
-            "bucket": _bucket(request, target, output_uri),
+            "role_arn": role_arn(request, target, "batch job"),
+            "bucket": staging_bucket(request, target, output_uri, "batch job", "output_data_config"),
             "output_uri": str(output_uri) if output_uri else None,
             "job_name": _job_name(request),
         }

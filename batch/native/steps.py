@@ -18,7 +18,6 @@ A cancelled request wins over whatever the provider reports next: a batch that i
 from __future__ import annotations
 
 import logging
-from collections import deque
 from typing import Any
 
 from batch import store
@@ -184,26 +183,11 @@ async def _fail(
     await _walk(services, row, final, errors=recorded, **changes)
 
 
-def _path(current: BatchStatus, target: BatchStatus) -> list[BatchStatus] | None:
-    """The shortest run of allowed moves from `current` to `target` ([] when already there, None if impossible)."""
-    paths: deque[list[BatchStatus]] = deque([[current]])
-    seen = {current}
-    while paths:
-        path = paths.popleft()
-        if path[-1] == target:
-            return path[1:]
-        for onward in sorted(BATCH.transitions[path[-1]]):
-            if onward not in seen:
-                seen.add(onward)
-                paths.append([*path, onward])
-    return None
-
-
 async def _walk(services: Services, row: BatchRow, target: BatchStatus, **changes: Any) -> None:
     """Move `row` to `target` through the states in between (validating → in_progress → finalizing → completed),
     the last move carrying `changes`. A provider state behind Portico's (in_progress, then validating again) only
     updates the other columns."""
-    path = _path(S(row.status), target)
+    path = BATCH.path(S(row.status), target)
     if not path:
         await _save_if_changed(services, row, **changes)
         return

@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 from batch.native import s3
 from batch.native.bedrock_control import BedrockControl, region_of
-from batch.native.bedrock_driver import JOB_NAME, ROLE_ARN
+from batch.native.bedrock_driver import JOB_NAME
+from batch.native.bedrock_params import role_arn, staging_bucket
 from batch.native.calls import Json, provider_errors
 from finetune import data
 from finetune.drivers.base import ProviderTune, TuneJob, epoch_seconds
@@ -60,34 +61,6 @@ class CustomizationControl(BedrockControl):
         return None
 
 
-def _role_arn(request: CreateFineTuningJobInput, target: ResolvedTarget) -> str:
-    role = request.provider_param("role_arn") or str(target.settings.get("awsRoleArn") or "")
-    if not role:
-        raise InvalidRequest(
-            "A Bedrock fine-tuning job needs the IAM role Bedrock assumes to read and write S3: send 'role_arn' (or "
-            "provider_options.role_arn), or set awsRoleArn on the virtual key.",
-            param="role_arn",
-            code="missing_role_arn",
-        )
-    if not ROLE_ARN.fullmatch(role):
-        raise InvalidRequest(f"'{role}' is not an IAM role ARN.", param="role_arn", code="invalid_role_arn")
-    return role
-
-
-def _bucket(request: CreateFineTuningJobInput, target: ResolvedTarget, output: s3.S3Uri | None) -> str:
-    options = request.portkey_options
-    bucket = (options.aws_s3_bucket if options else None) or target.settings.get("awsS3Bucket")
-    bucket = bucket or (output.bucket if output else None)
-    if not bucket:
-        raise InvalidRequest(
-            "A Bedrock fine-tuning job reads its data from S3: name a bucket in portkey_options "
-            "'x-portkey-aws-s3-bucket', set awsS3Bucket on the virtual key, or send an s3:// 'output_file'.",
-            param="x-portkey-aws-s3-bucket",
-            code="missing_s3_bucket",
-        )
-    return s3.check_bucket(str(bucket), "x-portkey-aws-s3-bucket")
-
-
 def _token(job_id: str) -> str:
     return "portico-" + job_id
 
@@ -116,8 +89,8 @@ class BedrockDriver:
                 code="invalid_job_name",
             )
         return {
-            "role_arn": _role_arn(request, target),
-            "bucket": _bucket(request, target, output_uri),
+            "role_arn": role_arn(request, target, "fine-tuning job"),
+            "bucket": staging_bucket(request, target, output_uri, "fine-tuning job", "output_file"),
             "output_uri": str(output_uri) if output_uri else None,
             "job_name": name,
         }
