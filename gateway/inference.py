@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
 from gateway.cache import CacheHeaders, lookup, policy_for, store
+from gateway.config_model import Target
 from gateway.executor import Attempt, execute
 from gateway.observe import Observation, Trace, observed, observed_stream
 from gateway.route import Route, plan_for
@@ -78,10 +79,16 @@ def checked(model: type[BaseModel], body: dict[str, Any]) -> None:
 
 
 async def cached_execute(
-    ctx: CallContext, call: InferenceCall, observation: Observation, operation: str, attempt: Attempt[Json]
+    ctx: CallContext,
+    call: InferenceCall,
+    observation: Observation,
+    operation: str,
+    attempt: Attempt[Json],
+    plan: Target | None = None,
 ) -> Json:
-    """Route and run the request, answering from the cache when the config enables it and holds the answer."""
-    plan = await plan_for(ctx, call.route)
+    """Route and run the request, answering from the cache when the config enables it and holds the answer. `plan`
+    is `plan_for(ctx, call.route)` when the caller already has it (a managed batch works it out once per chunk)."""
+    plan = plan or await plan_for(ctx, call.route)
     policy = policy_for(plan, ctx.services, ctx.workspace_id, operation, call.body, call.cache)
     if policy is None:
         return await execute(ctx, plan, attempt)
@@ -107,7 +114,12 @@ AdapterCall = Callable[[ProviderAdapter, UpstreamClient, ResolvedTarget, Json, f
 
 
 async def routed_json(
-    ctx: CallContext, call: InferenceCall, operation: str, capability: str, invoke: AdapterCall
+    ctx: CallContext,
+    call: InferenceCall,
+    operation: str,
+    capability: str,
+    invoke: AdapterCall,
+    plan: Target | None = None,
 ) -> Json:
     """Route a JSON request through the plan (and the cache), run it at the chosen target, and log the outcome."""
     observation = call.observation(operation)
@@ -119,7 +131,7 @@ async def routed_json(
         return await invoke(adapter, ctx.services.upstream, target, with_overrides(call.body, target), timeout_s)
 
     async def run() -> Json:
-        return await cached_execute(ctx, call, observation, operation, attempt)
+        return await cached_execute(ctx, call, observation, operation, attempt, plan)
 
     return await observed(ctx, observation, run)
 
@@ -136,9 +148,9 @@ async def _embeddings(
     return await adapter.embeddings(http, target, body, timeout_s)
 
 
-async def complete_chat(ctx: CallContext, call: InferenceCall) -> Json:
+async def complete_chat(ctx: CallContext, call: InferenceCall, plan: Target | None = None) -> Json:
     checked(ChatBody, call.body)
-    return await routed_json(ctx, call, "chat_completions", "chat", _chat)
+    return await routed_json(ctx, call, "chat_completions", "chat", _chat, plan)
 
 
 async def stream_chat(ctx: CallContext, call: InferenceCall) -> AsyncIterator[Json]:
@@ -205,6 +217,6 @@ async def embeddings(ctx: CallContext, call: InferenceCall) -> Json:
     return await embed(ctx, call)
 
 
-async def embed(ctx: CallContext, call: InferenceCall) -> Json:
+async def embed(ctx: CallContext, call: InferenceCall, plan: Target | None = None) -> Json:
     checked(EmbeddingsBody, call.body)
-    return await routed_json(ctx, call, "embeddings", "embeddings", _embeddings)
+    return await routed_json(ctx, call, "embeddings", "embeddings", _embeddings, plan)

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from aiohttp.abc import ResolveResult  # a TypedDict: built below as a plain dict
 
 CHUNK_BYTES = 64 * 1024
+# URLs whose parse (and DNS-free judgement) is remembered; past this many the memory starts afresh.
+MAX_PARSED_URLS = 1024
 MAX_LINE_BYTES = 1024 * 1024
 CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id"
 # Set by whoever sends on behalf of an identifiable unit of work (a batch line); every upstream request made in that
@@ -182,6 +184,9 @@ class UpstreamClient:
         self._max_connections = max_connections
         self._dns_cache_seconds = dns_cache_seconds
         self._sessions: dict[bool, aiohttp.ClientSession] = {}
+        # URL -> what the DNS-free checks made of it (`_target`), with the allowlist it was judged against.
+        self._parsed: dict[tuple[str, bool], tuple[URL, str]] = {}
+        self._parsed_with = self.allowlist
 
     @asynccontextmanager
     async def request(
@@ -256,6 +261,17 @@ class UpstreamClient:
             yield socket
 
     def _target(self, url: str, trusted: bool) -> tuple[URL, str]:
+        """The URL parsed and, unless trusted, judged by every check that needs no DNS. Those depend on the URL and
+        the allowlist alone, so the answer is kept per URL (a batch sends thousands of requests to one URL); the
+        addresses a name resolves to are still judged at every connect, by the connector's vetting resolver."""
+        if self._parsed_with is not self.allowlist or len(self._parsed) >= MAX_PARSED_URLS:
+            self._parsed, self._parsed_with = {}, self.allowlist
+        found = self._parsed.get((url, trusted))
+        if found is None:
+            found = self._parsed[url, trusted] = self._judge(url, trusted)
+        return found
+
+    def _judge(self, url: str, trusted: bool) -> tuple[URL, str]:
         if trusted:
             parsed, host, _ = parse_http_url(url)
             return parsed, host

@@ -1,8 +1,9 @@
 """One batch line through the gateway, as any data-plane call: routed, retried by the route's own config, and
 request-logged (trace id = the batch id, metadata naming the batch and the custom_id).
 
-The route is pinned once per chunk (`pinned_route`): a config named by slug is read once and its tree carried
-inline, so lines cost no database lookup for it and a chunk never mixes two versions of a config.
+The route is pinned once per chunk (`pinned`): a config named by slug is read once and its tree carried inline, so
+lines cost no database lookup for it and a chunk never mixes two versions of a config; and the routing plan worked
+out from it is reused by every line of the chunk (it depends on the route alone).
 
 Each upstream request carries `X-Client-Request-Id: <batch_id>:<custom_id>`, set through the upstream client's
 context variable; the simulators count it, which is how tests measure re-sent lines.
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.completions import completions
+from gateway.config_model import Target
 from gateway.inference import InferenceCall, complete_chat, embed
 from gateway.observe import Trace
 from gateway.route import Route, plan_for
@@ -27,7 +29,7 @@ from providers.http import CLIENT_REQUEST_ID
 
 log = logging.getLogger(__name__)
 
-LineCall = Callable[[CallContext, InferenceCall], Awaitable[Json]]
+LineCall = Callable[[CallContext, InferenceCall, Target], Awaitable[Json]]
 # Batch output is one whole response per line, so a streaming request is run plain.
 STREAM_FIELDS = ("stream", "stream_options")
 MAX_HEADER_ID = 256
@@ -36,7 +38,7 @@ BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0
 
 
-async def _legacy_completion(ctx: CallContext, call: InferenceCall) -> Json:
+async def _legacy_completion(ctx: CallContext, call: InferenceCall, _: Target) -> Json:
     answer = await completions(ctx, call)
     if not isinstance(answer, dict):
         raise PorticoError("A legacy completion answered with a stream although none was asked for.")
@@ -64,11 +66,19 @@ class Answer:
         return self.error.retry_after if isinstance(self.error, UpstreamError) else None
 
 
-async def pinned_route(ctx: CallContext, route: Route) -> Route:
-    if not route.config:
-        return route
-    plan = await plan_for(ctx, route)
-    return Route(config=plan.model_dump_json(exclude_none=True))
+@dataclass(frozen=True)
+class Pinned:
+    """A chunk's route, its config (if any) inline, and the routing plan every line of the chunk runs through."""
+
+    route: Route
+    plan: Target
+
+
+async def pinned(ctx: CallContext, route: Route) -> Pinned:
+    if route.config:
+        plan = await plan_for(ctx, route)
+        route = Route(config=plan.model_dump_json(exclude_none=True))
+    return Pinned(route, await plan_for(ctx, route))
 
 
 def client_request_id(batch_id: str, custom_id: str | None) -> str:
@@ -80,13 +90,14 @@ def client_request_id(batch_id: str, custom_id: str | None) -> str:
 
 
 async def call_line(
-    ctx: CallContext, batch_id: str, endpoint: str, route: Route, custom_id: str | None, body: Json
+    ctx: CallContext, batch_id: str, endpoint: str, route: Pinned, custom_id: str | None, body: Json
 ) -> Answer:
     sent = {name: value for name, value in body.items() if name not in STREAM_FIELDS}
     trace = Trace(trace_id=batch_id, metadata={"batch_id": batch_id, "custom_id": custom_id})
     token = CLIENT_REQUEST_ID.set(client_request_id(batch_id, custom_id))
     try:
-        return Answer(body=await ENDPOINTS[endpoint](ctx, InferenceCall(body=sent, route=route, trace=trace)))
+        call = InferenceCall(body=sent, route=route.route, trace=trace)
+        return Answer(body=await ENDPOINTS[endpoint](ctx, call, route.plan))
     except PorticoError as error:
         return Answer(error=error)
     except Exception as error:

@@ -5,59 +5,21 @@ script the batch's live counters move, but only if neither hash had the line yet
 that lost its lease racing its successor) is counted and kept once. A restarted chunk skips every line found here,
 so a killed worker re-sends only the requests it had in flight.
 
-The same script throttles progress announcements: the first checkpoint after a quiet `PROGRESS_MS` returns the
-counters for the caller to publish, so subscribers see counts move about twice a second whatever the number of
-workers.
+The writes are grouped (`commits`: one script call carries every line finished meanwhile), and the same script
+throttles progress announcements: the first write after a quiet `PROGRESS_MS` returns the counters for a caller to
+publish, so subscribers see counts move about twice a second whatever the number of workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from batch.managed import keys
 from batch.managed.lua import LuaScript, redis_of
 from batch.models import RequestCounts
 from portico.context import Services
 
-PROGRESS_MS = 500
 SCAN_COUNT = 200
-
-_RECORD = LuaScript(
-    """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-  return {0}
-end
-redis.call('HSET', KEYS[ARGV[3] == 'completed' and 1 or 2], ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
-if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
-  local counts = redis.call('HMGET', KEYS[3], 'completed', 'failed')
-  return {1, tonumber(counts[1]) or 0, tonumber(counts[2]) or 0}
-end
-return {1}
-"""
-)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    new: bool
-    # Set when this checkpoint should be announced: the batch's counts right after it.
-    announce: tuple[int, int] | None = None
-
-
-async def record(services: Services, batch_id: str, index: int, line_no: int, ok: bool, line: bytes) -> Recorded:
-    names = [
-        keys.succeeded_lines(batch_id, index),
-        keys.failed_lines(batch_id, index),
-        keys.counts(batch_id),
-        keys.progress(batch_id),
-    ]
-    kind = "completed" if ok else "failed"
-    answer = await _RECORD(redis_of(services), names, [line_no, line.decode(), kind, PROGRESS_MS])
-    if len(answer) == 3:
-        return Recorded(bool(answer[0]), (int(answer[1]), int(answer[2])))
-    return Recorded(bool(answer[0]))
 
 
 async def finished_lines(services: Services, batch_id: str, index: int) -> set[int]:

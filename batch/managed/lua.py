@@ -30,8 +30,8 @@ class LuaScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        words = [*keys, *(str(arg) for arg in args)]
+    async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[str | int | bytes]) -> Any:
+        words = [*keys, *(arg if isinstance(arg, bytes) else str(arg) for arg in args)]
         try:
             return await self._run(redis, len(keys), words)
         except NoScriptError:
@@ -39,6 +39,7 @@ class LuaScript:
             await redis.script_load(self.source)
             return await self._run(redis, len(keys), words)
 
-    async def _run(self, redis: Redis, key_count: int, words: list[str]) -> Any:
-        # redis-py types its commands for both clients (`Awaitable[T] | T`); the asyncio client always awaits.
-        return await cast(Awaitable[Any], redis.evalsha(self.sha, key_count, *words))
+    async def _run(self, redis: Redis, key_count: int, words: list[str | bytes]) -> Any:
+        # redis-py types its commands for both clients (`Awaitable[T] | T`); the asyncio client always awaits. Its
+        # arguments are typed `str` but sent as encoded values, so bytes (a result line) go as they are.
+        return await cast(Awaitable[Any], redis.evalsha(self.sha, key_count, *words))  # type: ignore[arg-type]

@@ -10,29 +10,39 @@ upstream was unreachable or timed out, the window expired before the line ran).
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from portico.errors import PorticoError
-from portico.ids import new_id
 
 # Errors that mean no HTTP answer came back at all.
 NO_ANSWER_CODES = frozenset({"upstream_unreachable", "upstream_timeout", "request_timeout"})
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+# One encoder for every line: `json.dumps` with options builds a new one per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _random_id(prefix: str) -> str:
+    """An id for one result line: unique (96 random bits), nothing more. Unlike `portico.ids.new_id` it carries no
+    clock, since nothing lists or sorts these; that makes it several times cheaper, for two ids per line."""
+    return prefix + secrets.token_hex(12)
 
 
 def _line(custom_id: str | None, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
-    entry = {"id": new_id("batch_req_"), "custom_id": custom_id, "response": response, "error": error}
-    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    entry = {"id": _random_id("batch_req_"), "custom_id": custom_id, "response": response, "error": error}
+    return _ENCODE(entry).encode() + b"\n"
 
 
 def succeeded(custom_id: str | None, body: dict[str, Any]) -> bytes:
-    return _line(custom_id, {"status_code": 200, "request_id": new_id("req_"), "body": body}, None)
+    return _line(custom_id, {"status_code": 200, "request_id": _random_id("req_"), "body": body}, None)
 
 
 def failed(custom_id: str | None, error: PorticoError) -> bytes:
     if error.code in NO_ANSWER_CODES:
         return _line(custom_id, None, {"code": error.code, "message": error.message})
-    return _line(custom_id, {"status_code": error.status, "request_id": new_id("req_"), "body": error.to_body()}, None)
+    return _line(
+        custom_id, {"status_code": error.status, "request_id": _random_id("req_"), "body": error.to_body()}, None
+    )
 
 
 def expired(custom_id: str | None) -> bytes:

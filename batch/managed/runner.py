@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from batch import store
 from batch.managed import checkpoints, chunk_rows, keys, results, steps
-from batch.managed.calls import Answer, backoff, call_line, pinned_route
+from batch.managed.calls import Answer, Pinned, backoff, call_line, pinned
+from batch.managed.commits import Committer, committer
 from batch.managed.lease import Lease, held
 from batch.managed.limits import limiter, route_key
 from batch.managed.records import LineRequest, Record, parse, records
@@ -24,7 +25,6 @@ from batch.managed.source import input_file
 from batch.managed.stop import StopWatch
 from batch.models import RequestCounts
 from batch.states import BatchStatus
-from gateway.route import Route
 from portico.context import CallContext, Services
 from portico.db.batches import BatchChunk, BatchRow
 
@@ -36,10 +36,11 @@ class ChunkRun:
     row: BatchRow
     chunk: BatchChunk
     source_key: str
-    route: Route
+    route: Pinned
     lease: Lease
     stop: StopWatch
     limiter: asyncio.Semaphore
+    committer: Committer
 
     def may_send(self) -> bool:
         return self.lease.valid() and not self.stop.stopped
@@ -68,9 +69,9 @@ class ChunkRun:
             line = results.succeeded(request.custom_id, answer.body or {})
         else:
             line = results.failed(request.custom_id, answer.error)
-        done = await checkpoints.record(self.services, self.row.id, self.chunk.index, request.line_no, ok, line)
-        if done.announce is not None:
-            completed, failed = done.announce
+        announce = await self.committer.record(self.row.id, self.chunk.index, request.line_no, ok, line)
+        if announce is not None:
+            completed, failed = announce
             live = RequestCounts(total=self.row.total, completed=completed, failed=failed)
             await store.announce(self.services, self.row, live)
 
@@ -110,9 +111,9 @@ async def _prepare(services: Services, batch_id: str, index: int, lease: Lease) 
     if await stop.refresh() or source is None:
         return None
     ctx = store.acting_context(services, row)
-    route = await pinned_route(ctx, store.open_route(services, row))
-    shared = limiter(route_key(row.workspace_id, route), services.settings.batch.concurrency)
-    return ChunkRun(services, ctx, row, chunk, source.blob_key, route, lease, stop, shared)
+    route = await pinned(ctx, store.open_route(services, row))
+    shared = limiter(route_key(row.workspace_id, route.route), services.settings.batch.concurrency)
+    return ChunkRun(services, ctx, row, chunk, source.blob_key, route, lease, stop, shared, committer(services))
 
 
 async def run_chunk(services: Services, batch_id: str, index: int, generation: int) -> None:
