@@ -21,7 +21,7 @@ from batch.native.jobs import STEP_TIMEOUT, cadence
 from finetune import polling
 from finetune.steps import advance
 from portico.context import Services
-from portico.queue import enqueue
+from portico.queue import enqueue, windowed
 from portico.settings import Settings
 
 
@@ -42,7 +42,7 @@ async def finetune_schedule(ctx: dict[str, Any]) -> int:
     services = _services(ctx)
     due = await polling.due(services)
     for job_id, slot in due:
-        await enqueue(services, "finetune_poll", job_id, job_id=f"ftjob:{job_id}:poll:{slot}")
+        await enqueue(services, "finetune_poll", job_id, job_id=windowed(f"ftjob:{job_id}:poll:{slot}"))
     return len(due)
 
 

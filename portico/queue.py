@@ -9,6 +9,7 @@ timeout plus 10 s; a new generation is a new id.)
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,10 @@ from portico.context import Services
 from portico.errors import ServiceUnavailable
 
 QUEUE_NAME = "portico:queue"
+# A job id that a killed worker held stays blocked in arq until its in-progress key expires (the longest job
+# timeout + 10 s, ten minutes here). Ids of polls carry the current window too, so a poll that died with its worker
+# is queued again under a fresh id within a window. Poll steps run under a per-object lease: two never overlap.
+RETRY_WINDOW_SECONDS = 60
 
 
 def arq_redis(services: Services) -> ArqRedis:
@@ -36,3 +41,8 @@ async def enqueue(services: Services, function: str, *args: Any, job_id: str, de
         _defer_by=timedelta(seconds=defer_seconds) if defer_seconds else None,
     )
     return job is not None
+
+
+def windowed(job_id: str) -> str:
+    """`job_id` suffixed with the current retry window (see RETRY_WINDOW_SECONDS)."""
+    return f"{job_id}:w{int(time.time()) // RETRY_WINDOW_SECONDS}"

@@ -21,7 +21,7 @@ from arq.worker import Function, func
 from batch.native import polling
 from batch.native.steps import advance
 from portico.context import Services
-from portico.queue import enqueue
+from portico.queue import enqueue, windowed
 from portico.settings import Settings
 
 # Staging or collecting a 200 MB file can take minutes; the batch's lease is renewed throughout. Not more: arq keeps
@@ -51,7 +51,7 @@ async def batch_native_schedule(ctx: dict[str, Any]) -> int:
     services = _services(ctx)
     due = await polling.due(services)
     for batch_id, slot in due:
-        await enqueue(services, "batch_native_poll", batch_id, job_id=f"batch:{batch_id}:poll:{slot}")
+        await enqueue(services, "batch_native_poll", batch_id, job_id=windowed(f"batch:{batch_id}:poll:{slot}"))
     return len(due)
 
 
