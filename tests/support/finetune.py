@@ -113,8 +113,10 @@ def chat_reaches(stack: TuningStack, simulator: str, virtual_key: str, model: st
     assert stack.stats(simulator)["by_model"].get(expected, 0) == before + 1
 
 
-def tuning_settings(request: pytest.FixtureRequest, data_dir: Path, simulators: dict[str, str]) -> Any:
-    settings = native_settings(request, data_dir, simulators)
+def tuning_settings(
+    request: pytest.FixtureRequest, data_dir: Path, simulators: dict[str, str], stack: str = "sqlite-local"
+) -> Any:
+    settings = native_settings(request, data_dir, simulators, stack)
     settings.mcp_toolsets = [*settings.mcp_toolsets, "finetune"]
     return settings
 
@@ -133,7 +135,8 @@ def _keys(portico: RunningPortico) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+# Every fine-tuning flow on SQLite with local blobs and on PostgreSQL with S3 (event inserts differ by dialect).
+@pytest.fixture(scope="module", params=["sqlite-local", "postgresql-s3"])
 def tuning(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TuningStack]:
     s3_endpoint = request.getfixturevalue("s3_endpoint")
     request.getfixturevalue("gcs_endpoint")  # sets STORAGE_EMULATOR_HOST for Portico and the Vertex simulator
@@ -144,6 +147,6 @@ def tuning(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             "vertex": stack.enter_context(running_simulator("vertex", clock_speed=20_000)),
         }
         httpx.post(f"{simulators['bedrock']}/_sim/bedrock/s3", json={"endpoint_url": s3_endpoint}).raise_for_status()
-        settings = tuning_settings(request, tmp_path_factory.mktemp("tuning"), simulators)
+        settings = tuning_settings(request, tmp_path_factory.mktemp("tuning"), simulators, request.param)
         portico = stack.enter_context(run_portico(settings, worker=True))
         yield TuningStack(portico, simulators, _keys(portico))

@@ -103,10 +103,12 @@ def extra(batch: Batch, name: str) -> Any:
     return (batch.model_extra or {}).get(name)
 
 
-def native_settings(request: pytest.FixtureRequest, data_dir: Path, simulators: dict[str, str]) -> Any:
+def native_settings(
+    request: pytest.FixtureRequest, data_dir: Path, simulators: dict[str, str], stack: str = "sqlite-local"
+) -> Any:
     settings = stack_settings(
         request,
-        STACKS["sqlite-local"],
+        STACKS[stack],
         data_dir,
         provider_endpoints={
             "openai": f"{simulators['openai']}/v1",
