@@ -10,6 +10,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -112,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             # Piped into `head` and cut short: not an error. Point stdout at devnull so the exit flush is quiet.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
+    # SIGTERM (docker stop, systemd, kill) shuts down like Ctrl-C, through every `finally`. Left at the default,
+    # uvicorn re-raises the SIGTERM it captured once it has drained, and the process died there: `portico up` left
+    # its embedded valkey running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     runners = {"up": run_up, "serve": run_serve, "worker": run_worker, "mcp-stdio": run_stdio, "migrate": run_migrate}
     runners["simulate"] = run_simulate
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_loop_factory(args)) as runner:

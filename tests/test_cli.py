@@ -58,8 +58,8 @@ class Up:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, sent: signal.Signals = signal.SIGINT) -> None:
+        self.process.send_signal(sent)
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
@@ -101,6 +101,28 @@ def test_up_on_a_fresh_data_dir_then_restart(data_dir: Path) -> None:
         assert [f["filename"] for f in listed.json()["data"]] == ["kept.txt"]
     finally:
         second.stop()
+
+
+def test_sigterm_stops_up_and_its_embedded_redis(data_dir: Path) -> None:
+    up = Up(data_dir)
+    try:
+        up.wait_healthy()
+        pid_file = data_dir / "redis" / "valkey.pid"
+        redis_pid = int(pid_file.read_text().strip())
+    finally:
+        up.stop(signal.SIGTERM)
+    assert up.process.returncode == 0, up.output()
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{redis_pid}").exists() and "zombie" not in _state(redis_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{redis_pid}").exists() or "zombie" in _state(redis_pid), "valkey outlived portico up"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
+    except (OSError, IndexError):
+        return "gone"
 
 
 def test_ops_reports_coverage_by_tag() -> None:
