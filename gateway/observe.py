@@ -85,7 +85,7 @@ class Observation:
                 "span_id": self.trace.span_id,
                 "parent_span_id": self.trace.parent_span_id,
                 "span_name": self.trace.span_name,
-                "metadata_": self.trace.metadata,  # the attribute name; the column is `metadata`
+                "metadata": self.trace.metadata,
                 "created_at": now(),
             }
         )

@@ -1,15 +1,17 @@
 """The HTTP client for every call Portico makes upstream: provider APIs and caller-supplied `custom_host`s.
 
-aiohttp, because httpx's own pool collapses past ~64 concurrent requests while aiohttp scales (DESIGN.md §5).
+Requests go through Portico's own HTTP/1.1 transport (providers/http1.py), chosen by benchmark as DESIGN.md §5
+asks: httpx's pool collapses past ~64 concurrent requests, aiohttp scales but costs ~10x the CPU per request.
+WebSockets (the realtime proxy) go through aiohttp.
 
-Two sessions, which never share a connection pool, a DNS cache or anything else:
+Two of each, guarded and trusted, which never share a connection pool, a DNS cache or anything else:
 
 - guarded (the default), for URLs a caller supplied (`custom_host`, any URL taken from a request). The URL's form,
   an IP-literal host and internal names are checked before the request (`parse_upstream_url`); a name is resolved
-  by the connector through `_VettingResolver`, which judges every address and hands the connector only judged
-  ones. The connection therefore goes to exactly the addresses that were checked, with no window for DNS
-  rebinding between check and connect. Answers are cached for `dns_cache_seconds` (they are vetted answers), so
-  a name costs one lookup per TTL rather than one per request.
+  through `vet_host`, which judges every address, and the transport (or, for a WebSocket, aiohttp's connector
+  through `_VettingResolver`) is handed only judged ones. The connection therefore goes to exactly the addresses
+  that were checked, with no window for DNS rebinding between check and connect. Answers are cached for
+  `dns_cache_seconds` (they are vetted answers), so a name costs one lookup per TTL rather than one per request.
 - trusted (`trusted=True`), for base URLs an operator configured (settings, a provider's default endpoint such as
   api.openai.com or a Bedrock regional endpoint, a simulator on 127.0.0.1 in tests, a VPC endpoint). The guard
   would refuse several of those, and the operator chose them. Pass `trusted=True` only for a URL that comes from
@@ -19,7 +21,7 @@ Every request carries `X-Client-Request-Id` while `CLIENT_REQUEST_ID` is set (Op
 id header, logged on their side and echoed on errors): a managed batch sets it to `<batch_id>:<custom_id>` for each
 line, so the upstream (and the simulators' counters) can tell a re-sent line from a new one.
 
-Both sessions: redirects are never followed (a 3xx reaches the caller as is; following one would hand the
+Both: redirects are never followed (a 3xx reaches the caller as is; following one would hand the
 destination to whoever controls the upstream); cookies are never kept (one client serves every workspace, and a
 cookie set by one tenant's upstream must not ride on another's request); proxies from the environment are ignored
 (the guard judges the address the connection goes to, and a proxy would make that the proxy's).
@@ -29,18 +31,31 @@ from __future__ import annotations
 
 import json as jsonlib
 import socket
-from collections.abc import AsyncIterator, Iterator, Mapping
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from portico.errors import UpstreamError
-from providers.ssrf import Allowlist, IPAddress, Resolver, parse_http_url, parse_upstream_url, system_resolve, vet_host
+from portico.errors import InvalidRequest, UpstreamError
+from providers.http1 import Answer, Body, Http1Client, Origin
+from providers.http1_protocol import TransportError
+from providers.ssrf import (
+    Allowlist,
+    IPAddress,
+    Resolver,
+    literal_address,
+    parse_http_url,
+    parse_upstream_url,
+    system_resolve,
+    vet_host,
+)
 
 if TYPE_CHECKING:
     from aiohttp.abc import ResolveResult  # a TypedDict: built below as a plain dict
@@ -73,14 +88,18 @@ class UpstreamUnreachable(UpstreamError):
 
 @contextmanager
 def _upstream_errors(host: str) -> Iterator[None]:
-    """aiohttp's connection and timeout errors, as the one error tree (DESIGN.md §6). Refusals pass through."""
+    """The transports' connection and timeout errors, as the one error tree (DESIGN.md §6). Refusals pass
+    through."""
     try:
         yield
     except TimeoutError as exc:  # aiohttp's ServerTimeoutError and ConnectionTimeoutError are TimeoutErrors too
         raise UpstreamUnreachable(
             f"The upstream '{host}' did not answer in time.", code="upstream_timeout", status=504
         ) from exc
-    except aiohttp.ClientError as exc:
+    except TransportError as exc:
+        code = "upstream_bad_response" if exc.bad_response else "upstream_unreachable"
+        raise UpstreamUnreachable(f"The upstream '{host}' could not be reached: {exc}", code=code) from exc
+    except (aiohttp.ClientError, OSError) as exc:
         raise UpstreamUnreachable(
             f"The upstream '{host}' could not be reached: {exc}", code="upstream_unreachable"
         ) from exc
@@ -120,33 +139,41 @@ def _resolve_result(host: str, ip: IPAddress, port: int) -> ResolveResult:
 class UpstreamResponse:
     """An upstream answer: status and headers, and the body read whole or streamed. Valid inside `request()`."""
 
-    def __init__(self, raw: aiohttp.ClientResponse, host: str) -> None:
-        self._raw = raw
+    def __init__(self, answer: Answer, host: str) -> None:
+        self._answer = answer
         self._host = host
+        self._headers: CIMultiDictProxy[str] | None = None
 
     @property
     def status(self) -> int:
-        return self._raw.status
+        return self._answer.status
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
-        return self._raw.headers
+        if self._headers is None:
+            pairs = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in self._answer.raw_headers)
+            self._headers = CIMultiDictProxy(CIMultiDict(pairs))
+        return self._headers
 
     async def read(self) -> bytes:
         with _upstream_errors(self._host):
-            return await self._raw.read()
+            return await self._answer.read()
 
     async def text(self) -> str:
-        return (await self.read()).decode(self._raw.charset or "utf-8", errors="replace")
+        return (await self.read()).decode(_charset(self.headers.get("content-type", "")), errors="replace")
 
     async def json(self) -> Any:
         return jsonlib.loads(await self.read())
 
     async def iter_chunks(self, size: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
         """The body as it arrives, in chunks of at most `size` bytes."""
-        with _upstream_errors(self._host):
-            async for chunk in self._raw.content.iter_chunked(size):
-                yield chunk
+        while True:
+            with _upstream_errors(self._host):
+                chunk = await self._answer.next_chunk()
+            if chunk is None:
+                return
+            for start in range(0, len(chunk), size):
+                yield chunk[start : start + size]
 
     async def iter_lines(self, max_line_bytes: int = MAX_LINE_BYTES) -> AsyncIterator[bytes]:
         """The body line by line (SSE, JSONL), without the LF or CRLF ending; a last unterminated line included.
@@ -168,8 +195,27 @@ class UpstreamResponse:
             yield buffer.removesuffix(b"\r")
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A URL as parsed and judged without DNS: for the transport, where to connect and what to ask for."""
+
+    url: URL
+    host: str
+    origin: Origin
+    path: str  # the request target: path and query, as written in the URL
+
+
+def _charset(content_type: str) -> str:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return "utf-8"
+
+
 class UpstreamClient:
-    """One per process: owns the guarded and the trusted aiohttp sessions (created on first use, in the loop)."""
+    """One per process: owns the guarded and the trusted transports (created on first use, in the loop), and the
+    aiohttp sessions that carry WebSockets."""
 
     def __init__(
         self,
@@ -183,10 +229,15 @@ class UpstreamClient:
         self._resolve = resolve
         self._max_connections = max_connections
         self._dns_cache_seconds = dns_cache_seconds
+        self._transports: dict[bool, Http1Client] = {}
         self._sessions: dict[bool, aiohttp.ClientSession] = {}
         # URL -> what the DNS-free checks made of it (`_target`), with the allowlist it was judged against.
-        self._parsed: dict[tuple[str, bool], tuple[URL, str]] = {}
+        self._parsed: dict[tuple[str, bool], _Target] = {}
         self._parsed_with = self.allowlist
+        # (origin, trusted) -> (addresses, when they expire): vetted answers for guarded origins, the OS's for
+        # trusted ones; with the allowlist they were judged against.
+        self._addresses: dict[tuple[Origin, bool], tuple[Sequence[str], float]] = {}
+        self._addresses_with = self.allowlist
 
     @asynccontextmanager
     async def request(
@@ -196,35 +247,47 @@ class UpstreamClient:
         *,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
-        data: Any = None,
-        # aiohttp applies it per phase (connect, each read), which a caller's asyncio.timeout cannot express.
+        data: bytes | str | AsyncIterable[bytes] | None = None,
+        # Applied per phase (connect, each read), which a caller's asyncio.timeout cannot express.
         timeout: float | None,  # noqa: ASYNC109
         total_timeout: float | None = None,
         trusted: bool = False,
     ) -> AsyncIterator[UpstreamResponse]:
         """Send a request; the response is read inside the `async with` block and released when it ends.
 
-        `timeout` bounds connecting (DNS and a pool slot included) and each wait for bytes, so a streamed answer
-        may run as long as bytes keep coming; `total_timeout` bounds the whole exchange; None means no bound.
-        A 3xx is returned as is. Raises UnsafeUpstream (400) when the guard refuses the URL, UpstreamUnreachable
-        (503) when the upstream is not reached.
+        `timeout` bounds connecting (DNS included) and each wait for bytes, so a streamed answer may run as long as
+        bytes keep coming; `total_timeout` bounds the whole exchange; None means no bound. A 3xx is returned as
+        is. Raises UnsafeUpstream (400) when the guard refuses the URL, UpstreamUnreachable (502/504) when the
+        upstream is not reached or does not answer in time.
         """
-        target, host = self._target(url, trusted)
-        client_timeout = aiohttp.ClientTimeout(total=total_timeout, connect=timeout, sock_read=timeout)
-        async with AsyncExitStack() as stack:
-            with _upstream_errors(host):
-                raw = await stack.enter_async_context(
-                    self._session(trusted).request(
-                        method,
-                        target,
-                        headers=_with_client_request_id(headers),
-                        json=json,
-                        data=data,
-                        timeout=client_timeout,
-                        allow_redirects=False,
-                    )
+        target = self._target(url, trusted)
+        fields = dict(_with_client_request_id(headers) or {})
+        body: Body
+        if json is not None:
+            body = jsonlib.dumps(json, separators=(",", ":")).encode()
+            if not any(name.lower() == "content-type" for name in fields):
+                fields["Content-Type"] = "application/json"
+        else:
+            body = data.encode() if isinstance(data, str) else data
+        transport = self._transport(trusted)
+        with _upstream_errors(target.host):
+            try:
+                answer = await transport.request(
+                    target.origin,
+                    method,
+                    target.path,
+                    fields,
+                    body,
+                    connect_timeout=timeout,
+                    read_timeout=timeout,
+                    total_timeout=total_timeout,
                 )
-            yield UpstreamResponse(raw, host)
+            except ValueError as error:  # a header the caller built with a line break in it
+                raise InvalidRequest(f"An upstream request header is malformed: {error}") from None
+        try:
+            yield UpstreamResponse(answer, target.host)
+        finally:
+            answer.release()
 
     @asynccontextmanager
     async def websocket(
@@ -239,13 +302,14 @@ class UpstreamClient:
 
         A refused handshake raises `UpstreamError` with the upstream's status, so routing treats it like a failed
         request."""
-        target, host = self._target(url, trusted)
+        target = self._target(url, trusted)
+        host = target.host
         async with AsyncExitStack() as stack:
             with _upstream_errors(host):
                 try:
                     socket = await stack.enter_async_context(
                         self._session(trusted).ws_connect(
-                            target,
+                            target.url,
                             headers=headers,
                             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
                             max_msg_size=16 * 1024 * 1024,
@@ -260,7 +324,7 @@ class UpstreamClient:
                     ) from None
             yield socket
 
-    def _target(self, url: str, trusted: bool) -> tuple[URL, str]:
+    def _target(self, url: str, trusted: bool) -> _Target:
         """The URL parsed and, unless trusted, judged by every check that needs no DNS. Those depend on the URL and
         the allowlist alone, so the answer is kept per URL (a batch sends thousands of requests to one URL); the
         addresses a name resolves to are still judged at every connect, by the connector's vetting resolver."""
@@ -271,12 +335,49 @@ class UpstreamClient:
             found = self._parsed[url, trusted] = self._judge(url, trusted)
         return found
 
-    def _judge(self, url: str, trusted: bool) -> tuple[URL, str]:
+    def _judge(self, url: str, trusted: bool) -> _Target:
         if trusted:
-            parsed, host, _ = parse_http_url(url)
-            return parsed, host
-        target = parse_upstream_url(url, self.allowlist)
-        return target.url, target.host
+            parsed, host, port = parse_http_url(url)
+        else:
+            judged = parse_upstream_url(url, self.allowlist)
+            parsed, host, port = judged.url, judged.host, judged.port
+        origin = Origin(parsed.scheme.lower(), host, port)
+        return _Target(parsed, host, origin, parsed.raw_path_qs or "/")
+
+    def _transport(self, trusted: bool) -> Http1Client:
+        transport = self._transports.get(trusted)
+        if transport is None:
+            resolve = self._trusted_addresses if trusted else self._vetted_addresses
+            transport = self._transports[trusted] = Http1Client(resolve, limit=self._max_connections)
+        return transport
+
+    async def _vetted_addresses(self, origin: Origin) -> Sequence[str]:
+        """Only addresses the guard accepts (every record judged): the transport connects nowhere else."""
+        return await self._cached_addresses(origin, False, self._vet)
+
+    async def _trusted_addresses(self, origin: Origin) -> Sequence[str]:
+        return await self._cached_addresses(origin, True, self._lookup)
+
+    async def _vet(self, origin: Origin) -> Sequence[str]:
+        return [str(ip) for ip in await vet_host(origin.host, origin.port, self.allowlist, resolve=self._resolve)]
+
+    async def _lookup(self, origin: Origin) -> Sequence[str]:
+        if literal_address(origin.host) is not None:
+            return [origin.host]
+        return await system_resolve(origin.host, origin.port)
+
+    async def _cached_addresses(
+        self, origin: Origin, trusted: bool, find: Callable[[Origin], Awaitable[Sequence[str]]]
+    ) -> Sequence[str]:
+        if self._addresses_with is not self.allowlist or len(self._addresses) >= MAX_PARSED_URLS:
+            self._addresses, self._addresses_with = {}, self.allowlist
+        now = time.monotonic()
+        cached = self._addresses.get((origin, trusted))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        addresses = await find(origin)
+        self._addresses[origin, trusted] = (addresses, now + self._dns_cache_seconds)
+        return addresses
 
     def _session(self, trusted: bool) -> aiohttp.ClientSession:
         # No await between the check and the store, so concurrent first requests cannot create two sessions.
@@ -293,6 +394,9 @@ class UpstreamClient:
         return session
 
     async def aclose(self) -> None:
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            transport.close()
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             await session.close()

@@ -225,7 +225,7 @@ async def test_an_overlong_line_ends_the_stream(server: LoopbackServer) -> None:
 
 
 async def test_cookies_are_never_kept(server: LoopbackServer) -> None:
-    # A host name, not 127.0.0.1: aiohttp's default cookie jar ignores IP hosts, which would hide a kept cookie.
+    # A host name, not 127.0.0.1: cookie jars (aiohttp's default among them) ignore IP hosts, which would hide one.
     dns = FakeDns({"tenant-a.example": [["127.0.0.1"]]})
     async with client(["127.0.0.1"], dns) as upstream:
         for _ in range(2):

@@ -34,7 +34,8 @@ class FakeDns:
 def connects_fixture(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The address of every outbound connection attempted during the test; all but 127.0.0.1 are refused unsent.
 
-    aiohttp connects through aiohappyeyeballs, which calls the event loop's `sock_connect`: that is the one door.
+    Portico's transport, and aiohttp (WebSockets) through aiohappyeyeballs, connect with the event loop's
+    `sock_connect`: that is the one door.
     """
     attempted: list[str] = []
     original = BaseSelectorEventLoop.sock_connect
