@@ -6,7 +6,6 @@ the route as tool arguments (`gateway.tools`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from gateway.executor import Attempt, execute
 from gateway.observe import Observation, Trace, observed, observed_stream
 from gateway.route import Route, plan_for
 from gateway.targets import ResolvedTarget
+from portico import json_codec
 from portico.context import CallContext
 from portico.dispatch import invalid_arguments
 from portico.errors import PorticoError
@@ -174,9 +174,9 @@ async def server_sent_events(chunks: AsyncIterator[Json]) -> AsyncIterator[bytes
     """OpenAI's SSE framing. An error after the response has started can only be reported in-band."""
     try:
         async for chunk in chunks:
-            yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+            yield b"data: " + json_codec.dumps(chunk) + b"\n\n"
     except PorticoError as error:
-        yield b"data: " + json.dumps(error.to_body()).encode() + b"\n\n"
+        yield b"data: " + json_codec.dumps(error.to_body()) + b"\n\n"
         return
     yield b"data: [DONE]\n\n"
 

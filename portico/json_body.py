@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
+from portico import json_codec
 from portico.errors import InvalidRequest, PayloadTooLarge
 
 # A chat request with a few images inlined as base64 fits well within this; anything larger is a file.
@@ -31,8 +31,8 @@ async def json_object(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as error:
+        body = json_codec.loads(raw)
+    except json_codec.JSONDecodeError as error:
         message = f"The body is not valid JSON: {error.msg} at position {error.pos}."
         raise InvalidRequest(message, param="body") from None
     if not isinstance(body, dict):

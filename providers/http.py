@@ -29,7 +29,6 @@ cookie set by one tenant's upstream must not ride on another's request); proxies
 
 from __future__ import annotations
 
-import json as jsonlib
 import socket
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -43,6 +42,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from portico import json_codec
 from portico.errors import InvalidRequest, UpstreamError
 from providers.http1 import Answer, Body, Http1Client, Origin
 from providers.http1_protocol import TransportError
@@ -163,7 +163,7 @@ class UpstreamResponse:
         return (await self.read()).decode(_charset(self.headers.get("content-type", "")), errors="replace")
 
     async def json(self) -> Any:
-        return jsonlib.loads(await self.read())
+        return json_codec.loads(await self.read())
 
     async def iter_chunks(self, size: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
         """The body as it arrives, in chunks of at most `size` bytes."""
@@ -264,7 +264,7 @@ class UpstreamClient:
         fields = dict(_with_client_request_id(headers) or {})
         body: Body
         if json is not None:
-            body = jsonlib.dumps(json, separators=(",", ":")).encode()
+            body = json_codec.dumps(json)
             if not any(name.lower() == "content-type" for name in fields):
                 fields["Content-Type"] = "application/json"
         else:

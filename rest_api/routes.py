@@ -6,7 +6,6 @@ operation with a `rest_reader` (a multipart upload) reads the request itself. Er
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from portico import json_codec
 from portico.auth import WORKSPACE_HEADER, authenticate
 from portico.context import Services
 from portico.dispatch import build_context, invoke, parse_arguments
@@ -45,7 +45,7 @@ def render(result: object) -> Response:
     if isinstance(result, BaseModel):
         return Response(result.model_dump_json(), media_type="application/json")
     if isinstance(result, dict):
-        return Response(json.dumps(result, separators=(",", ":")), media_type="application/json")
+        return Response(json_codec.dumps(result), media_type="application/json")
     if isinstance(result, StreamedContent):
         headers = {"content-length": str(result.length)} if result.length is not None else {}
         return StreamingResponse(result.chunks, media_type=result.media_type, headers=headers)

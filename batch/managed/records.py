@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
 from batch.managed.split import WHITESPACE
+from portico import json_codec
 from portico.blob.base import BlobStore
 from portico.db.batches import BatchChunk
 from portico.errors import InvalidRequest
@@ -51,7 +51,7 @@ def parse(record: Record) -> LineRequest:
     """The line's custom_id and body. Upload validation already checked every line, so a refusal here means the
     bytes changed underneath: the line fails alone, with the reason, rather than the whole chunk."""
     try:
-        line = json.loads(record.raw)
+        line = json_codec.loads(record.raw)
     except ValueError:
         line = None
     custom_id = line.get("custom_id") if isinstance(line, dict) else None

@@ -9,17 +9,15 @@ upstream was unreachable or timed out, the window expired before the line ran).
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
+from portico import json_codec
 from portico.errors import PorticoError
 
 # Errors that mean no HTTP answer came back at all.
 NO_ANSWER_CODES = frozenset({"upstream_unreachable", "upstream_timeout", "request_timeout"})
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
-# One encoder for every line: `json.dumps` with options builds a new one per call.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _random_id(prefix: str) -> str:
@@ -30,7 +28,7 @@ def _random_id(prefix: str) -> str:
 
 def _line(custom_id: str | None, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
     entry = {"id": _random_id("batch_req_"), "custom_id": custom_id, "response": response, "error": error}
-    return _ENCODE(entry).encode() + b"\n"
+    return json_codec.dumps(entry) + b"\n"
 
 
 def succeeded(custom_id: str | None, body: dict[str, Any]) -> bytes:

@@ -13,12 +13,12 @@ without those endpoints answers a clear 400 naming the capability and the provid
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from portico import json_codec
 from portico.errors import InvalidRequest, UpstreamError
 from providers.adapters.errors import upstream_error
 from providers.translate.errors import TranslationError
@@ -87,7 +87,7 @@ class Forwarded:
     async def json(self) -> Json:
         raw = await self.read()
         try:
-            body = json.loads(raw)
+            body = json_codec.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -114,7 +114,7 @@ class Forwarded:
                 payload = line[5:].strip()
                 if payload == b"[DONE]":
                     return
-                chunk: Any = json.loads(payload)
+                chunk: Any = json_codec.loads(payload)
                 if isinstance(chunk, dict) and "error" in chunk:
                     raise UpstreamError(
                         f"{self.provider} failed mid-stream: {chunk['error']}", status=502, provider=self.provider
