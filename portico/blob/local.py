@@ -2,7 +2,8 @@
 
 A write goes to a temp file beside its target and is renamed into place only once every chunk has arrived, so a
 reader never sees a half-written object and a failed write leaves nothing but what was there before. Each file
-operation runs in a worker thread (one hop per chunk) so a slow disk never stalls the event loop.
+operation runs in a worker thread so a slow disk never stalls the event loop; small chunks (a batch part arrives a
+line at a time) are gathered to `WRITE_BUFFER` bytes per hop, since a hop costs far more than writing a line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import anyio
 import anyio.to_thread
 
 from portico.blob.base import DEFAULT_READ_CHUNK, BlobNotFound, check_range
+
+WRITE_BUFFER = 256 * 1024
 
 
 class LocalBlobStore:
@@ -43,10 +46,16 @@ class LocalBlobStore:
         await anyio.to_thread.run_sync(lambda: target.parent.mkdir(parents=True, exist_ok=True))
         file = await anyio.to_thread.run_sync(temp.open, "xb")
         size = 0
+        pending = bytearray()
         try:
             async for chunk in chunks:
-                await anyio.to_thread.run_sync(file.write, chunk)
+                pending += chunk
                 size += len(chunk)
+                if len(pending) >= WRITE_BUFFER:
+                    full, pending = pending, bytearray()
+                    await anyio.to_thread.run_sync(file.write, full)
+            if pending:
+                await anyio.to_thread.run_sync(file.write, pending)
             await anyio.to_thread.run_sync(file.close)
             await anyio.to_thread.run_sync(os.replace, temp, target)
         except BaseException:
