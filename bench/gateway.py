@@ -145,7 +145,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
 
 
 def profile_portico(targets: list[Target], args: argparse.Namespace, work: Path) -> None:
-    """After the measured runs: py-spy records each Portico under concurrency-64 load (0 ms upstream).
+    """After the measured runs: py-spy records each Portico under concurrency-64 load (0 ms upstream, or 50 ms with
+    `--profile-upstream slow`).
 
     `--gil` samples only the thread holding the GIL, i.e. where CPU time goes: without it the idle aiosqlite worker
     threads (blocked inside C calls, which py-spy does not see as idle) fill most samples. Two recorders run at once
@@ -165,7 +166,7 @@ def profile_portico(targets: list[Target], args: argparse.Namespace, work: Path)
                 child(f"py-spy-raw-{target.name}", [*spy, "--format", "raw", "-o", str(raw)], work)
             )
             time.sleep(1)
-            run_wrk(wrk_script(work, target, "fast"), target.url, 64, args.duration, args.load_cpu)
+            run_wrk(wrk_script(work, target, args.profile_upstream), target.url, 64, args.duration, args.load_cpu)
             for spy_process in (flame, collapsed):
                 spy_process.process.wait(timeout=args.duration + 30)
         print(f"  flame graph {out}, collapsed stacks {raw}")
@@ -226,6 +227,9 @@ def parse_args() -> argparse.Namespace:
         help="extra `portico serve` arguments for portico and portico-h11, e.g. '--no-gc-freeze' (A/B runs)",
     )
     parser.add_argument("--profile", metavar="DIR", help="afterwards, py-spy each Portico at c=64 into DIR (svg + raw)")
+    parser.add_argument(
+        "--profile-upstream", choices=("fast", "slow"), default="fast", help="the upstream while profiling (fast)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs) and print its path")
     args = parser.parse_args()
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]

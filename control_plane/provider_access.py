@@ -86,6 +86,10 @@ def forget_providers(services: Services) -> None:
     _cache(services).clear()
 
 
+async def _looked_up(ctx: CallContext, slug: str) -> _Lookup:
+    return _Lookup(await _load(ctx, slug))
+
+
 async def _load(ctx: CallContext, slug: str) -> ProviderAccess | None:
     query = (
         select(Provider, Integration, usable_by(ctx.workspace_id).label("usable"))
@@ -117,11 +121,7 @@ async def _load(ctx: CallContext, slug: str) -> ProviderAccess | None:
 async def find_provider(ctx: CallContext, slug: str) -> ProviderAccess | None:
     """The provider `slug` of the calling workspace, or None when it has none by that name. A provider that has
     expired, or whose workspace lost access to its integration, is refused (403) rather than treated as absent."""
-    key = (ctx.workspace_id, slug)
-    lookup = _cache(ctx.services).get(key)
-    if lookup is None:
-        lookup = _Lookup(await _load(ctx, slug))
-        _cache(ctx.services).put(key, lookup)
+    lookup = await _cache(ctx.services).get_or_load((ctx.workspace_id, slug), lambda: _looked_up(ctx, slug))
     access = lookup.found
     if access is None:
         return None

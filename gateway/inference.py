@@ -24,6 +24,7 @@ from portico.dispatch import invalid_arguments
 from portico.errors import PorticoError
 from portico.json_body import json_object
 from portico.registry import operation
+from portico.request_headers import headers_of
 from portico.streaming import StreamedContent
 from providers.adapters.base import Json, ProviderAdapter, require
 from providers.adapters.registry import adapter_for
@@ -63,11 +64,12 @@ class EmbeddingsBody(BaseModel):
 
 
 async def read_inference(request: Request, _: CallContext) -> InferenceCall:
+    headers = headers_of(request)
     return InferenceCall(
         body=await json_object(request),
-        route=Route.from_headers(request.headers),
-        trace=Trace.from_headers(request.headers),
-        cache=CacheHeaders.from_headers(request.headers),
+        route=Route.from_headers(headers),
+        trace=Trace.from_headers(headers),
+        cache=CacheHeaders.from_headers(headers),
     )
 
 

@@ -38,10 +38,10 @@ class ResolvedTarget:
 
 
 async def _virtual_key(ctx: CallContext, slug: str) -> CachedVirtualKey:
-    cache_key = (ctx.workspace_id, slug)
-    cached = virtual_key_cache(ctx.services).get(cache_key)
-    if cached is not None:
-        return cached
+    return await virtual_key_cache(ctx.services).get_or_load((ctx.workspace_id, slug), lambda: _load(ctx, slug))
+
+
+async def _load(ctx: CallContext, slug: str) -> CachedVirtualKey:
     query = select(VirtualKey).where(VirtualKey.workspace_id == ctx.workspace_id, VirtualKey.slug == slug)
     async with ctx.services.sessions() as session:
         row = (await session.execute(query)).scalar_one_or_none()
@@ -49,9 +49,7 @@ async def _virtual_key(ctx: CallContext, slug: str) -> CachedVirtualKey:
         raise NotFound(
             f"No virtual key '{slug}' in this workspace.", param="x-portkey-virtual-key", code="unknown_virtual_key"
         )
-    fresh = CachedVirtualKey(row=row, secrets=SecretBox.from_settings(ctx.settings).open(row.sealed_secrets))
-    virtual_key_cache(ctx.services).put(cache_key, fresh)
-    return fresh
+    return CachedVirtualKey(row=row, secrets=SecretBox.from_settings(ctx.settings).open(row.sealed_secrets))
 
 
 def _spec(name: str, param: str) -> ProviderSpec:

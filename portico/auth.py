@@ -58,10 +58,7 @@ async def authenticate(services: Services, headers: Mapping[str, str]) -> Princi
             code="missing_api_key",
         )
     key_hash = hash_secret(key)
-    principal = _principals(services).get(key_hash)
-    if principal is None:
-        principal = await _load_principal(services, key_hash)
-        _principals(services).put(key_hash, principal)
+    principal = await _principals(services).get_or_load(key_hash, lambda: _load_principal(services, key_hash))
     if principal.expires_at is not None and principal.expires_at <= now():
         raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
     return principal
@@ -88,9 +85,10 @@ async def resolve_workspace(services: Services, principal: Principal, requested:
     if principal.workspace_id is not None:
         return principal.workspace_id
     cache_key = (principal.organisation_id, requested)
-    cached = _workspaces(services).get(cache_key)
-    if cached is not None:
-        return cached
+    return await _workspaces(services).get_or_load(cache_key, lambda: _load_workspace(services, principal, requested))
+
+
+async def _load_workspace(services: Services, principal: Principal, requested: str | None) -> str:
     query = select(Workspace.id).where(Workspace.organisation_id == principal.organisation_id)
     if requested:
         query = query.where((Workspace.id == requested) | (Workspace.slug == requested))
@@ -100,5 +98,4 @@ async def resolve_workspace(services: Services, principal: Principal, requested:
         workspace_id = (await session.execute(query)).scalar_one_or_none()
     if workspace_id is None:
         raise NotFound(f"No workspace '{requested}' in this organisation.", param=WORKSPACE_HEADER)
-    _workspaces(services).put(cache_key, workspace_id)
-    return workspace_id
+    return str(workspace_id)
