@@ -166,6 +166,16 @@ def print_capacity_goals(loads: dict[tuple[str, str, int], Load], name: str) -> 
         print(f"  [{verdict(ok)}] more requests/s per core than {peer}: {figures}{cpu_note}")
 
 
+def print_slow_rounds(rounds: dict[tuple[str, int], list[float]]) -> None:
+    for (name, concurrency), ratios in rounds.items():
+        each = ", ".join(f"{ratio:.1%}" for ratio in ratios)
+        median = statistics.median(ratios)
+        print(
+            f"\n{name}, 50 ms upstream at c={concurrency}, {len(ratios)} rounds (each against direct measured just "
+            f"before it): {each}\n  [{verdict(median >= GOAL_SLOW_RATIO)}] median {median:.1%} >= {GOAL_SLOW_RATIO:.0%}"
+        )
+
+
 def print_slow_goals(loads: dict[tuple[str, str, int], Load], name: str, slow_concurrency: list[int]) -> None:
     for concurrency in slow_concurrency:
         direct, ours = loads.get(("direct", "slow", concurrency)), loads.get((name, "slow", concurrency))
