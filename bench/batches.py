@@ -5,7 +5,8 @@ simulator (`portico simulate openai --latency-ms L`), the API (`portico serve`) 
 SQLite and local blobs in a temp data dir. A batch file of `--lines` chat requests is uploaded through REST, created
 with `completion_window: "immediate"` against a virtual key whose customHost is the simulator, and polled (every
 0.1 s) until it is final. Throughput is lines / (time from create to the final status): planning, every request,
-and assembling the output files are all inside it.
+and assembling the output files are all inside it. The steady rate beside it counts only the polls that saw the
+batch in progress with lines finished (the rate while lines run).
 
 The bound is what the simulator allows with `PORTICO_BATCH__CONCURRENCY` requests in flight per worker:
 workers * concurrency / latency. A batch cannot beat it; the goal is ≥ 90 % of it.
@@ -69,6 +70,9 @@ class Outcome:
     # Worker CPU (all workers, user + system) spent during the batch, per line: the figure least disturbed by other
     # load on a shared machine.
     cpu_ms_per_line: float
+    # Lines/s while lines run: from the first poll that saw one finished to the last poll still in progress, so
+    # planning, start-up and output assembly are left out.
+    steady_rate: float
 
     @property
     def rate(self) -> float:
@@ -173,17 +177,29 @@ def run(scenario: Scenario, profile: Path | None = None) -> Outcome:
             spy = profiled(workers[0], profile, scenario) if profile else contextlib.nullcontext()
             cpu_before = sum(cpu_seconds(worker.pid) for worker in workers)
             started = time.perf_counter()
+            running: list[tuple[float, int]] = []  # (seconds since create, lines finished) while in progress
             with spy:
                 batch = client.post("/batches", json={**body, "completion_window": "immediate"}).json()
                 while batch.get("status") not in FINAL:
                     time.sleep(0.1)
                     batch = client.get(f"/batches/{batch['id']}").json()
+                    finished = batch["request_counts"]["completed"] + batch["request_counts"]["failed"]
+                    if batch["status"] == "in_progress" and finished:
+                        running.append((time.perf_counter() - started, finished))
                 seconds = time.perf_counter() - started
         cpu = sum(cpu_seconds(worker.pid) for worker in workers) - cpu_before
         rss = [peak_rss_mib(worker.pid) for worker in workers]
         counts = batch["request_counts"]
         per_line = 1000 * cpu / scenario.lines
-        return Outcome(scenario, seconds, batch["status"], counts["completed"], counts["failed"], rss, per_line)
+        steady = _rate(running)
+        return Outcome(scenario, seconds, batch["status"], counts["completed"], counts["failed"], rss, per_line, steady)
+
+
+def _rate(samples: list[tuple[float, int]]) -> float:
+    if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+        return float("nan")
+    (first_at, first), (last_at, last) = samples[0], samples[-1]
+    return (last - first) / (last_at - first_at)
 
 
 @contextlib.contextmanager
@@ -207,7 +223,8 @@ def report(outcome: Outcome) -> None:
     print(
         f"{s.name:<22} {s.workers:>2} worker(s)  c={s.concurrency:<4} {s.latency_ms:>4} ms  {s.lines:>8} lines  "
         f"{outcome.seconds:7.1f} s  {outcome.rate:8.0f} lines/s  bound {s.bound:6.0f}  "
-        f"{100 * outcome.rate / s.bound:5.1f} % of bound  {outcome.status} ({outcome.completed} ok, "
+        f"{100 * outcome.rate / s.bound:5.1f} % of bound  steady {outcome.steady_rate:6.0f} lines/s "
+        f"({100 * outcome.steady_rate / s.bound:4.1f} %)  {outcome.status} ({outcome.completed} ok, "
         f"{outcome.failed} failed)  worker CPU {outcome.cpu_ms_per_line:.2f} ms/line  "
         f"worker peak RSS {', '.join(f'{r:.0f}' for r in outcome.worker_rss_mib)} MiB",
         flush=True,
