@@ -30,6 +30,7 @@ cookie set by one tenant's upstream must not ride on another's request); proxies
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -44,7 +45,7 @@ from yarl import URL
 
 from portico import json_codec
 from portico.errors import InvalidRequest, UpstreamError
-from providers.http1 import Answer, Body, Http1Client, Origin
+from providers.http1 import Answer, Body, Http1Client, MalformedHeader, Origin
 from providers.http1_protocol import TransportError
 from providers.ssrf import (
     Allowlist,
@@ -224,8 +225,10 @@ class UpstreamClient:
         resolve: Resolver = system_resolve,
         max_connections: int = 1024,
         dns_cache_seconds: int = 10,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.allowlist = allowlist if allowlist is not None else Allowlist()
+        self._tls = tls
         self._resolve = resolve
         self._max_connections = max_connections
         self._dns_cache_seconds = dns_cache_seconds
@@ -282,7 +285,7 @@ class UpstreamClient:
                     read_timeout=timeout,
                     total_timeout=total_timeout,
                 )
-            except ValueError as error:  # a header the caller built with a line break in it
+            except MalformedHeader as error:  # a header the caller built with a line break in it
                 raise InvalidRequest(f"An upstream request header is malformed: {error}") from None
         try:
             yield UpstreamResponse(answer, target.host)
@@ -348,7 +351,7 @@ class UpstreamClient:
         transport = self._transports.get(trusted)
         if transport is None:
             resolve = self._trusted_addresses if trusted else self._vetted_addresses
-            transport = self._transports[trusted] = Http1Client(resolve, limit=self._max_connections)
+            transport = self._transports[trusted] = Http1Client(resolve, limit=self._max_connections, tls=self._tls)
         return transport
 
     async def _vetted_addresses(self, origin: Origin) -> Sequence[str]:
@@ -385,7 +388,10 @@ class UpstreamClient:
         if session is None or session.closed:
             resolver = None if trusted else _VettingResolver(self.allowlist, self._resolve)
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ttl_dns_cache=self._dns_cache_seconds, resolver=resolver
+                limit=self._max_connections,
+                ttl_dns_cache=self._dns_cache_seconds,
+                resolver=resolver,
+                ssl=self._tls if self._tls is not None else True,
             )
             session = aiohttp.ClientSession(
                 connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, raise_for_status=False

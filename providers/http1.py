@@ -57,6 +57,10 @@ class Origin:
         return host if self.port == (443 if self.tls else 80) else f"{host}:{self.port}"
 
 
+class MalformedHeader(ValueError):
+    """A request header that cannot be sent as is: a line break in it, or a colon in its name."""
+
+
 # The addresses (IP strings) a connection to this origin may use, in the order to try them.
 Resolve = Callable[[Origin], Awaitable[Sequence[str]]]
 
@@ -127,13 +131,21 @@ class _Timeouts:
 class Http1Client:
     """Connection pools per origin, at most `limit` requests in flight in all."""
 
-    def __init__(self, resolve: Resolve, *, limit: int = 1024, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        resolve: Resolve,
+        *,
+        limit: int = 1024,
+        idle_seconds: float = IDLE_SECONDS,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._resolve = resolve
         self._slots = asyncio.Semaphore(limit)
         self._idle_seconds = idle_seconds
         self._idle: dict[Origin, list[Connection]] = {}
         self._swept_at = time.monotonic()
-        self._tls: ssl.SSLContext | None = None
+        # The system's trust store unless the caller gave a context (made on first use: loading it takes a while).
+        self._tls = tls
 
     async def request(
         self,
@@ -270,7 +282,7 @@ def _head(origin: Origin, method: str, target: str, headers: Mapping[str, str], 
     given = set()
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            raise ValueError(f"header {name!r} contains a line break or its name a colon")
+            raise MalformedHeader(f"header {name!r} contains a line break or its name a colon")
         given.add(name.lower())
         lines.append(f"{name}: {value}")
     if "host" not in given:
