@@ -11,7 +11,8 @@ What it does, and on purpose nothing more:
   request on a reused connection that dies before any byte of the answer arrives is sent once more on a new
   connection when its body can be sent again (bytes): the server closed the idle connection as we wrote.
 - Connects only to the addresses the caller's `Resolve` hands over (the SSRF guard vets them in providers/http.py),
-  through the event loop's `sock_connect`; TLS with the system's trust store, SNI and hostname check.
+  through the event loop's `sock_connect`, racing them as happy eyeballs does (http1_connect.py); TLS with the
+  system's trust store (or the caller's context), SNI and hostname check.
 - Request bodies: bytes, or an async iterator of bytes sent with the caller's Content-Length or else chunked, with
   write back-pressure. Answers framed by Content-Length, chunked encoding or the connection's close; gzip and
   deflate decoded; reading pauses while more than 1 MiB waits unread (http1_protocol.py).
@@ -30,6 +31,7 @@ import zlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from providers.http1_connect import connect_first
 from providers.http1_protocol import Connection, TransportError
 
 IDLE_SECONDS = 15.0
@@ -205,25 +207,9 @@ class Http1Client:
 
     async def _connect(self, origin: Origin, timeouts: _Timeouts) -> Connection:
         loop = asyncio.get_running_loop()
-        failures = []
         async with asyncio.timeout_at(timeouts.connect_deadline(loop)):
-            for address in await self._resolve(origin):
-                # IPPROTO_TCP named, so asyncio sets TCP_NODELAY: a request written in two parts must not wait for
-                # a delayed ACK.
-                family = socket.AF_INET6 if ":" in address else socket.AF_INET
-                sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-                sock.setblocking(False)
-                try:
-                    await loop.sock_connect(sock, (address, origin.port))
-                except OSError as error:
-                    sock.close()
-                    failures.append(f"{address}: {error.strerror or error}")
-                    continue
-                except BaseException:
-                    sock.close()
-                    raise
-                return await self._start(loop, sock, origin)
-        raise TransportError(f"cannot connect ({'; '.join(failures) or 'no address'})")
+            sock = await connect_first(await self._resolve(origin), origin.port)
+            return await self._start(loop, sock, origin)
 
     async def _start(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, origin: Origin) -> Connection:
         """The protocol on a connected socket, after the TLS handshake for https."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from asyncio.selector_events import BaseSelectorEventLoop
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from portico.errors import InvalidRequest
 from providers.http import UpstreamClient, UpstreamUnreachable
+from providers.http1_connect import interleaved
 from providers.ssrf import Allowlist, UnsafeUpstream, vet_url
 from tests.support.ssrf import (
     PUBLIC_V4,
@@ -259,3 +262,32 @@ async def test_unresolvable_name_through_the_client(server: LoopbackServer) -> N
             async with upstream.request("GET", server.url("/ok", "no-such-host.example"), timeout=5):
                 pass
     assert failure.value.code == "upstream_unresolvable"
+
+
+async def test_an_address_that_never_answers_does_not_hold_up_the_next(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 127.0.0.2 stands for an address whose packets are dropped: its connect never completes. The next record
+    # starts 250 ms later and wins (happy eyeballs); connecting them one after the other would spend the whole
+    # 2 s connect timeout on the first.
+    guarded = BaseSelectorEventLoop.sock_connect  # the `connects` fixture's loopback-only door
+
+    async def dropped(loop: BaseSelectorEventLoop, sock: socket.socket, address: Any) -> None:
+        if address[0] == "127.0.0.2":
+            await asyncio.sleep(3600)
+        await guarded(loop, sock, address)
+
+    monkeypatch.setattr(BaseSelectorEventLoop, "sock_connect", dropped)
+    dns = FakeDns({"dual.example": [["127.0.0.2", "127.0.0.1"]]})
+    async with (
+        client(["127.0.0.0/8"], dns) as upstream,
+        upstream.request("GET", server.url("/ok", "dual.example"), timeout=2) as response,
+    ):
+        assert response.status == 200
+    assert server.seen == ["/ok"]
+
+
+def test_address_families_alternate_in_connection_order() -> None:
+    six, four = ["2001:db8::1", "2001:db8::2", "2001:db8::3"], ["192.0.2.1", "192.0.2.2"]
+    assert interleaved([*six, *four]) == ["2001:db8::1", "192.0.2.1", "2001:db8::2", "192.0.2.2", "2001:db8::3"]
+    assert interleaved([*four, *six]) == ["192.0.2.1", "2001:db8::1", "192.0.2.2", "2001:db8::2", "2001:db8::3"]
