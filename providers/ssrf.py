@@ -5,9 +5,9 @@ point it inside Portico's own network — a loopback admin port, the cloud metad
 the answer back through the gateway. DESIGN.md §7: resolve, refuse private/link-local/metadata addresses, connect
 to the vetted IP. The rules, in order:
 
-1. The URL is parsed by yarl, the parser aiohttp connects with, so the guard and the client never disagree about
-   which host a URL names. Scheme http or https; no userinfo (`http://api.openai.com@127.0.0.1/` names 127.0.0.1);
-   a well-formed host.
+1. The URL is parsed by yarl, which the upstream client connects with too, so the guard and the client never
+   disagree about which host a URL names. Scheme http or https; no userinfo (`http://api.openai.com@127.0.0.1/`
+   names 127.0.0.1); a well-formed host.
 2. An IP-literal host is judged as is, including the legacy numeric forms the OS resolver still accepts (`127.1`,
    `2130706433`, `0x7f000001`, `0177.0.0.1`), read with inet_aton semantics. A host whose last label is a number
    must be such an address (the WHATWG URL rule), so `999.1` is refused rather than sent to DNS.
@@ -308,7 +308,8 @@ class VettedUrl:
 
 
 def parse_http_url(url: str) -> tuple[URL, str, int]:
-    """Parse as aiohttp will: an absolute http(s) URL with a host and no userinfo. Returns (url, host, port)."""
+    """Parse as the upstream client will: an absolute http(s) URL with a host and no userinfo. Returns (url, host,
+    port)."""
     try:
         parsed = URL(url)
     except ValueError as exc:
@@ -341,7 +342,7 @@ def _judge_literal(host: str, address: IPAddress, allowlist: Allowlist) -> None:
     if not allowlist.allows_ip(address) and (reason := refused_reason(address)):
         raise UnsafeUpstream.destination(host, f"{subject} {reason}")
     if written_otherwise and isinstance(address, IPv4Address):
-        # aiohttp refuses legacy numeric forms when it connects; say so first, and say what to write instead.
+        # A legacy numeric form is ambiguous to readers and to other tools; say what to write instead.
         raise UnsafeUpstream.malformed(host, f"'{host}' means {address}; write the address in dotted-decimal form")
 
 

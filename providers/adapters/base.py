@@ -67,7 +67,8 @@ class Forwarded:
 
     @property
     def content_length(self) -> int | None:
-        # aiohttp decompresses a gzip answer as it reads, so a compressed length would not match the bytes relayed.
+        # The upstream client decompresses a gzip answer as it reads, so a compressed length would not match the bytes
+        # relayed.
         declared = self._response.headers.get("content-length")
         if declared is None or not declared.isdigit() or self._response.headers.get("content-encoding"):
             return None

@@ -1,6 +1,6 @@
 """AWS Bedrock runtime: chat over Converse / ConverseStream, embeddings over InvokeModel, signed with SigV4.
 
-Requests are signed with botocore's signer and sent by Portico's own aiohttp client (boto3's client is
+Requests are signed with botocore's signer and sent by Portico's own upstream client (boto3's client is
 synchronous and pools per client, which would cost a thread per request under load).
 """
 
