@@ -1,7 +1,8 @@
 """The HTTP client for every call Portico makes upstream: provider APIs and caller-supplied `custom_host`s.
 
 Requests go through Portico's own HTTP/1.1 transport (providers/http1.py), chosen by benchmark as DESIGN.md §5
-asks: httpx's pool collapses past ~64 concurrent requests, aiohttp scales but costs ~10x the CPU per request.
+asks: httpx's pool collapses past ~64 concurrent requests; aiohttp scales but costs ~3x the CPU per request
+(bench/upstream_client.py).
 WebSockets (the realtime proxy) go through aiohttp.
 
 Two of each, guarded and trusted, which never share a connection pool, a DNS cache or anything else:
@@ -161,7 +162,11 @@ class UpstreamResponse:
             return await self._answer.read()
 
     async def text(self) -> str:
-        return (await self.read()).decode(_charset(self.headers.get("content-type", "")), errors="replace")
+        raw = await self.read()
+        try:
+            return raw.decode(_charset(self.headers.get("content-type", "")), errors="replace")
+        except LookupError:  # a charset Python does not know
+            return raw.decode("utf-8", errors="replace")
 
     async def json(self) -> Any:
         return json_codec.loads(await self.read())

@@ -277,3 +277,18 @@ async def test_broken_answers(upstream: UpstreamClient, raw: bytes, code: str) -
             await fetch(upstream, server.url(), data=b"x")
     assert (failure.value.code, failure.value.status) == (code, 502)
     assert len(server.received) == 1  # a fresh connection that fails is never re-sent
+
+
+@pytest.mark.parametrize(
+    ("content_type", "text"), [("text/plain; charset=latin-1", "café"), ("text/plain; charset=no-such", "caf\ufffd")]
+)
+async def test_text_is_decoded_by_the_declared_charset(upstream: UpstreamClient, content_type: str, text: str) -> None:
+    async def latin(request: Received, writer: asyncio.StreamWriter) -> bool:
+        writer.write(answer(b"caf\xe9", f"Content-Type: {content_type}"))
+        return True
+
+    async with (
+        ScriptedServer(latin) as server,
+        upstream.request("GET", server.url(), timeout=5, trusted=True) as response,
+    ):
+        assert await response.text() == text
