@@ -30,6 +30,8 @@ T = TypeVar("T")
 # One attempt at one resolved target, with a timeout in seconds (None: the client's default).
 Attempt = Callable[[ResolvedTarget, float | None], Awaitable[T]]
 
+# The retry policy of a route that names none (read only: one instance rather than a pydantic model per request).
+NO_RETRY = Retry()
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 60.0
@@ -107,7 +109,7 @@ def _delay(retry: Retry, error: UpstreamError, attempt_number: int) -> float:
 
 async def _with_retries(ctx: CallContext, leaf: Target, settings: Inherited, attempt: Attempt[T]) -> T:
     target = await resolve(ctx, leaf, settings.overrides)
-    retry = settings.retry or Retry()
+    retry = settings.retry or NO_RETRY
     timeout = settings.timeout_ms / 1000 if settings.timeout_ms else None
     for number in range(retry.attempts + 1):
         try:

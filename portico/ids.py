@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-import uuid
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -45,7 +44,9 @@ def new_uuid() -> str:
     milliseconds, remainder = divmod(nanoseconds, 1_000_000)
     fraction = remainder * 4096 // 1_000_000
     value = (milliseconds & (2**48 - 1)) << 80 | 0x7 << 76 | fraction << 64 | 0b10 << 62 | secrets.randbits(62)
-    return str(uuid.UUID(int=value))
+    # Formatted by hand: the same text as str(uuid.UUID(int=value)) at ~2 µs instead of ~5 (one per request log row).
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def new_api_key() -> str:
