@@ -44,6 +44,11 @@ async def wire(ctx: CallContext, row: BatchRow) -> BatchObject:
     return store.to_wire(row, live)
 
 
+# A batch moves through at most a few states on its own (validating, in_progress, finalizing): a cancel that keeps
+# losing the race that many times is answered 409.
+CANCEL_ATTEMPTS = 5
+
+
 @operation(
     name="batches_create",
     summary="Run a batch of requests from a 'batch' JSONL file: '24h' uses the provider's batch API, 'immediate' "
@@ -113,18 +118,29 @@ async def retrieve(ctx: CallContext, args: BatchIdInput) -> BatchObject:
     idempotent=True,
 )
 async def cancel(ctx: CallContext, args: BatchIdInput) -> BatchObject:
-    row = await store.get_batch(ctx, args.batch_id)
-    if row.status in (BatchStatus.CANCELLING, BatchStatus.CANCELLED):
+    # A worker may move the batch between our read and our write (validating -> in_progress as it starts): the
+    # cancel then decides again on the state it finds, rather than answering "changed state meanwhile".
+    for _ in range(CANCEL_ATTEMPTS):
+        row = await store.get_batch(ctx, args.batch_id)
+        if row.status in (BatchStatus.CANCELLING, BatchStatus.CANCELLED):
+            return await wire(ctx, row)
+        if row.status in store.TERMINAL:
+            raise Conflict(
+                f"Batch {row.id} is already {row.status}; only a running batch can be cancelled.",
+                param="batch_id",
+                code="batch_finished",
+            )
+        try:
+            row = await store.transition(ctx.services, row, BatchStatus.CANCELLING)
+        except Conflict as error:
+            if error.code != store.CONCURRENT_UPDATE:
+                raise
+            continue
+        await modes()[row.mode].cancel(ctx.services, row)
         return await wire(ctx, row)
-    if row.status in store.TERMINAL:
-        raise Conflict(
-            f"Batch {row.id} is already {row.status}; only a running batch can be cancelled.",
-            param="batch_id",
-            code="batch_finished",
-        )
-    row = await store.transition(ctx.services, row, BatchStatus.CANCELLING)
-    await modes()[row.mode].cancel(ctx.services, row)
-    return await wire(ctx, row)
+    raise Conflict(
+        f"Batch {args.batch_id} kept changing state; try the cancel again.", param="batch_id", code="concurrent_update"
+    )
 
 
 async def _concatenated(ctx: CallContext, file_ids: list[str]) -> AsyncIterator[bytes]:

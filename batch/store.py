@@ -86,6 +86,10 @@ async def load(services: Services, batch_id: str) -> BatchRow | None:
         return (await session.execute(select(BatchRow).where(BatchRow.id == batch_id))).scalar_one_or_none()
 
 
+# The code of the Conflict `transition` raises when another process moved the row first.
+CONCURRENT_UPDATE = "concurrent_update"
+
+
 async def transition(services: Services, row: BatchRow, new: BatchStatus, **changes: Any) -> BatchRow:
     """Move `row` to `new` (with other column `changes`), if nobody moved it meanwhile; returns the saved row.
 
@@ -102,7 +106,7 @@ async def transition(services: Services, row: BatchRow, new: BatchStatus, **chan
             update(BatchRow).where(BatchRow.id == row.id, BatchRow.status == current.value).values(**values)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(f"Batch {row.id} changed state meanwhile; read it again.", code="concurrent_update")
+            raise Conflict(f"Batch {row.id} changed state meanwhile; read it again.", code=CONCURRENT_UPDATE)
     for name, value in values.items():
         setattr(row, "metadata_" if name == "metadata" else name, value)
     await announce(services, row)

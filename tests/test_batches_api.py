@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -197,3 +198,24 @@ def test_workspaces_never_see_each_others_batches(tenant: Tenant, served: Runnin
     assert mine.id not in other.batch_ids()
     # A cursor naming another workspace's batch is no anchor: the listing is the same as without it.
     assert [b.id for b in other.sdk.batches.list(after=mine.id)] == other.batch_ids()
+
+
+def test_cancelling_a_batch_as_it_starts_always_succeeds(tenant: Tenant) -> None:
+    # A cancel sent right after create races the worker moving the batch (validating -> in_progress): whichever
+    # state it finds, the cancel must land rather than answer "changed state meanwhile".
+    # The cancel is sent 0-78 ms after the create, so some land while the worker's plan step is mid-flight.
+    source = tenant.upload(batch_file(3))
+    ids = []
+    for delay_ms in range(0, 80, 2):
+        created = tenant.sdk.batches.create(input_file_id=source, endpoint=CHAT, completion_window="immediate")
+        time.sleep(delay_ms / 1000)
+        cancelled = tenant.sdk.batches.cancel(created.id)
+        assert cancelled.status in ("cancelling", "cancelled"), (delay_ms, cancelled.status)
+        ids.append(created.id)
+    # And none is left stuck half-way: every one ends cancelled.
+    deadline = time.monotonic() + 60
+    left = set(ids)
+    while left and time.monotonic() < deadline:
+        left = {batch_id for batch_id in left if tenant.sdk.batches.retrieve(batch_id).status != "cancelled"}
+        time.sleep(0.2)
+    assert not left, {batch_id: tenant.sdk.batches.retrieve(batch_id).status for batch_id in left}
