@@ -32,9 +32,11 @@ from portico.context import Services
 from portico.db.fine_tuning import FineTuningJobRow
 from portico.errors import Conflict, PorticoError
 from portico.ids import now
+from portico.job_walk import JobWalker
 
 log = logging.getLogger(__name__)
 S = FineTuneStatus
+_WALKER = JobWalker(FINE_TUNE, store.transition, store.save, lambda row: S(row.status))
 
 
 async def advance(services: Services, job_id: str, *, wait: float = 0.0) -> None:
@@ -96,7 +98,7 @@ async def follow(job: TuneJob, seen: ProviderTune) -> None:
         target = map_fine_tune_state(adapter_of(row.provider), seen.raw_state)
     except ValueError as unknown:
         log.warning("fine-tuning job %s: %s", row.id, unknown)
-        await _save_if_changed(services, row, provider_status=seen.raw_state[:64])
+        await _WALKER.save_if_changed(services, row, provider_status=seen.raw_state[:64])
         return
     changes: dict[str, Any] = {"provider_status": seen.raw_state[:64], "estimated_finish": seen.estimated_finish}
     options = dict(row.options or {})
@@ -110,7 +112,7 @@ async def follow(job: TuneJob, seen: ProviderTune) -> None:
     if target == S.FAILED:
         message = f"The provider's job ended in state {seen.raw_state}."
         changes["error"] = _error(seen.error) or {"code": "provider_failed", "message": message, "param": None}
-    await _walk(services, row, target, **changes)
+    await _WALKER.walk(services, row, target, **changes)
 
 
 async def _record(job: TuneJob, seen: ProviderTune) -> None:
@@ -133,20 +135,4 @@ def _error(raw: dict[str, Any] | None) -> dict[str, Any] | None:
 async def fail(services: Services, row: FineTuningJobRow, code: str, message: str, param: str | None = None) -> None:
     """The job fails for a reason of Portico's (or a refusal), with an event saying why."""
     await record_events(services, row.id, [EventDraft("portico:failed", now(), message, level="error")])
-    await _walk(services, row, S.FAILED, error={"code": code, "message": message, "param": param})
-
-
-async def _walk(services: Services, row: FineTuningJobRow, target: FineTuneStatus, **changes: Any) -> None:
-    path = FINE_TUNE.path(S(row.status), target)
-    if not path:
-        await _save_if_changed(services, row, **changes)
-        return
-    for step in path[:-1]:
-        await store.transition(services, row, step)
-    await store.transition(services, row, path[-1], **changes)
-
-
-async def _save_if_changed(services: Services, row: FineTuningJobRow, **changes: Any) -> None:
-    changed = {name: value for name, value in changes.items() if getattr(row, name) != value}
-    if changed:
-        await store.save(services, row, **changed)
+    await _WALKER.walk(services, row, S.FAILED, error={"code": code, "message": message, "param": param})

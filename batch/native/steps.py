@@ -33,10 +33,12 @@ from portico.context import Services
 from portico.db.batches import BatchRow
 from portico.errors import Conflict, PorticoError
 from portico.ids import now
+from portico.job_walk import JobWalker
 from providers.catalogue import provider_spec
 
 log = logging.getLogger(__name__)
 S = BatchStatus
+_WALKER = JobWalker(BATCH, store.transition, store.save, lambda row: S(row.status))
 SETTLED = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED})
 EXPIRED_ERROR = {"code": "batch_expired", "message": "The batch did not finish within its completion window."}
 # The error line a request gets when the provider's output has no line for it, by how the batch ends.
@@ -89,10 +91,10 @@ async def _step(services: Services, row: BatchRow) -> None:
 async def _submit(job: NativeJob, driver: BatchDriver) -> None:
     row = job.row
     if row.status == S.CANCELLING:
-        await _walk(job.services, row, S.CANCELLED)
+        await _WALKER.walk(job.services, row, S.CANCELLED)
         return
     if row.expires_at is not None and now() >= row.expires_at:
-        await _walk(job.services, row, S.EXPIRED, errors=[EXPIRED_ERROR])
+        await _WALKER.walk(job.services, row, S.EXPIRED, errors=[EXPIRED_ERROR])
         return
     seen = await driver.submit(job)
     # A cancel may have landed while the provider's job was being created: that job must not run on.
@@ -121,7 +123,7 @@ async def _follow(job: NativeJob, driver: BatchDriver, seen: ProviderJob) -> Non
         target = map_batch_state(_adapter(row), seen.raw_state)
     except ValueError as unknown:
         log.warning("batch %s: %s", row.id, unknown)
-        await _save_if_changed(services, row, provider_status=seen.raw_state[:64])
+        await _WALKER.save_if_changed(services, row, provider_status=seen.raw_state[:64])
         return
     if target in SETTLED:
         await _finish(job, driver, seen, target)
@@ -134,14 +136,14 @@ async def _follow(job: NativeJob, driver: BatchDriver, seen: ProviderJob) -> Non
         name: value for name, value in (("completed", seen.completed), ("failed", seen.failed)) if value is not None
     }
     wanted = S.CANCELLING if row.status == S.CANCELLING else target
-    await _walk(services, row, wanted, provider_status=seen.raw_state, **live)
+    await _WALKER.walk(services, row, wanted, provider_status=seen.raw_state, **live)
 
 
 async def _finish(job: NativeJob, driver: BatchDriver, seen: ProviderJob, target: BatchStatus) -> None:
     row, services = job.row, job.services
     final = S.CANCELLED if row.status == S.CANCELLING else target
     if final == S.COMPLETED:
-        await _walk(services, row, S.FINALIZING, provider_status=seen.raw_state)
+        await _WALKER.walk(services, row, S.FINALIZING, provider_status=seen.raw_state)
     errors: list[dict[str, Any]] = [EXPIRED_ERROR] if final == S.EXPIRED else []
     try:
         collected = await _collect(job, driver, final)
@@ -156,7 +158,7 @@ async def _finish(job: NativeJob, driver: BatchDriver, seen: ProviderJob, target
     changes: dict[str, Any] = {"provider_status": seen.raw_state, **counts, **files}
     if errors:
         changes["errors"] = errors
-    await _walk(services, row, final, **changes)
+    await _WALKER.walk(services, row, final, **changes)
 
 
 async def _collect(job: NativeJob, driver: BatchDriver, final: BatchStatus) -> Collected:
@@ -180,23 +182,4 @@ async def _fail(
     recorded = [error.model_dump(exclude_none=True) for error in errors or []]
     recorded = recorded or [{"code": "provider_failed", "message": message}]
     final = S.CANCELLED if row.status == S.CANCELLING else S.FAILED
-    await _walk(services, row, final, errors=recorded, **changes)
-
-
-async def _walk(services: Services, row: BatchRow, target: BatchStatus, **changes: Any) -> None:
-    """Move `row` to `target` through the states in between (validating → in_progress → finalizing → completed),
-    the last move carrying `changes`. A provider state behind Portico's (in_progress, then validating again) only
-    updates the other columns."""
-    path = BATCH.path(S(row.status), target)
-    if not path:
-        await _save_if_changed(services, row, **changes)
-        return
-    for step in path[:-1]:
-        await store.transition(services, row, step)
-    await store.transition(services, row, path[-1], **changes)
-
-
-async def _save_if_changed(services: Services, row: BatchRow, **changes: Any) -> None:
-    changed = {name: value for name, value in changes.items() if getattr(row, name) != value}
-    if changed:
-        await store.save(services, row, **changed)
+    await _WALKER.walk(services, row, final, errors=recorded, **changes)
