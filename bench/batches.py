@@ -130,7 +130,7 @@ def stack(scenario: Scenario, root: Path) -> Iterator[tuple[str, str, list[Child
         sim_port, api_port = free_port(), free_port()
         simulator = stack.enter_context(
             child("simulator", [python, "-m", "portico.cli", "simulate", "openai", "--port", str(sim_port),
-                                "--latency-ms", str(scenario.latency_ms)], logs)
+                                "--latency-ms", str(scenario.latency_ms), "--no-access-log"], logs)
         )  # fmt: skip
         wait_for_http(simulator, f"http://127.0.0.1:{sim_port}/_sim/stats", 30)
         env = {

@@ -33,9 +33,7 @@ def _network(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port for REST and MCP (default 8787)")
     server = parser.add_argument_group("HTTP server (uvicorn)")
-    server.add_argument(
-        "--no-access-log", dest="access_log", action="store_false", help="no log line per request (on by default)"
-    )
+    _access_log_option(server)
     server.add_argument(
         "--http",
         choices=("auto", "h11", "httptools"),
@@ -49,6 +47,12 @@ def _network(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="after start-up, move what exists into the GC's permanent generation, so the full collections that "
         "load triggers scan only what requests create (default on)",
+    )
+
+
+def _access_log_option(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", help="no log line per request (on by default)"
     )
 
 
@@ -93,6 +97,10 @@ def _simulate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-status", type=int, choices=(429, 500, 503), default=429, help="status of those errors")
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on 429/503 (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the failure RNG (same seed, same failures)")
+    # A simulator shares the machine with what it measures: at a benchmark's request rates its access log and the
+    # stdlib event loop were most of its CPU (bench/batches.py).
+    _access_log_option(parser)
+    _loop_option(parser)
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -276,7 +284,7 @@ async def run_simulate(settings: Settings, args: argparse.Namespace) -> None:
         controls = SimulatorControls(**{knob: getattr(args, knob) for knob in knobs})
     except ValueError as error:
         sys.exit(f"portico simulate: {error}")
-    await run_simulator(args.kind, controls, host=args.host, port=args.port)
+    await run_simulator(args.kind, controls, host=args.host, port=args.port, access_log=args.access_log)
 
 
 if __name__ == "__main__":

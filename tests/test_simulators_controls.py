@@ -174,9 +174,23 @@ def test_cli_serves_each_kind() -> None:
     for kind in KINDS:
         args = build_parser().parse_args(["simulate", kind, "--fail-status", "503", "--retry-after", "0"])
         assert (args.kind, args.fail_status, args.retry_after) == (kind, 503, 0.0)
+        assert (args.access_log, args.loop) == (True, "auto")
+    status, output = _one_request_to_cli_simulator("--fail-rate", "1")
+    assert status == 429  # --fail-rate 1 with the default status
+    assert '"POST /v1/chat/completions HTTP/1.1" 429' in output  # the access log is on by default
+
+
+def test_cli_simulator_without_access_log_on_the_stdlib_loop() -> None:
+    status, output = _one_request_to_cli_simulator("--no-access-log", "--loop", "asyncio")
+    assert status == 200
+    assert "Portico openai simulator on" in output and "POST /v1/chat/completions" not in output
+
+
+def _one_request_to_cli_simulator(*options: str) -> tuple[int, str]:
+    """Start `portico simulate openai` with `options`, send one chat request, stop it; its status and the output."""
     port = free_port()
-    command = [sys.executable, "-m", "portico.cli", "simulate", "openai", "--port", str(port), "--fail-rate", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "portico.cli", "simulate", "openai", "--port", str(port), *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -190,7 +204,7 @@ def test_cli_serves_each_kind() -> None:
             except httpx.ConnectError:
                 assert process.poll() is None and time.monotonic() < deadline, "portico simulate did not start"
                 time.sleep(0.05)
-        assert response.status_code == 429  # --fail-rate 1 with the default status
     finally:
         process.terminate()
-        process.communicate(timeout=10)
+        output, _ = process.communicate(timeout=10)
+    return response.status_code, output

@@ -85,12 +85,18 @@ def build_simulator(kind: str, controls: SimulatorControls | None = None) -> Sta
     return app
 
 
-async def run_simulator(kind: str, controls: SimulatorControls, *, host: str = "127.0.0.1", port: int | None) -> None:
+async def run_simulator(
+    kind: str, controls: SimulatorControls, *, host: str = "127.0.0.1", port: int | None, access_log: bool = True
+) -> None:
     """Serve until interrupted (the `portico simulate` command)."""
     spec = kind_of(kind)
     port = spec.default_port if port is None else port
     app = build_simulator(kind, controls)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="off"))
+    # No proxy in front of a simulator: uvicorn's X-Forwarded-* middleware would only cost each request.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", lifespan="off", access_log=access_log, proxy_headers=False
+    )
+    server = uvicorn.Server(config)
     url = f"http://{host}:{port}"
     print(f"Portico {kind} simulator on {url}\n  {spec.client_hint(url)}\n  stats: GET {url}/_sim/stats", flush=True)
     await server.serve()

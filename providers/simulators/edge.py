@@ -11,8 +11,9 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from portico import json_codec
 from providers.simulators.behaviour import InvalidRequest
 from providers.simulators.controls import SimulatorControls, controls_of
 
@@ -105,12 +106,20 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json_codec.loads(raw)
     except ValueError as error:
         raise InvalidRequest(f"request body is not valid JSON: {error}") from error
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
     return body
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSON answer encoded with orjson: same compact UTF-8 text as Starlette's, for a fraction of the CPU (the
+    inference endpoints answer every request of a benchmark)."""
+
+    def render(self, content: Any) -> bytes:
+        return json_codec.dumps(content)
 
 
 def sse(events: Iterable[object], *, done: bool = False, headers: dict[str, str] | None = None) -> StreamingResponse:

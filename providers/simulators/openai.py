@@ -33,7 +33,7 @@ from providers.simulators.behaviour import (
     respond,
     word_deltas,
 )
-from providers.simulators.edge import Call, Dialect, endpoint, has_bearer, require, sse
+from providers.simulators.edge import Call, Dialect, FastJSONResponse, endpoint, has_bearer, require, sse
 
 FINGERPRINT = "fp_portico_sim"
 FINISH_REASONS = {Finish.STOP: "stop", Finish.TOOL_CALL: "tool_calls", Finish.LENGTH: "length"}
@@ -138,7 +138,7 @@ async def chat_completions(call: Call) -> Response:
         return sse(_chat_chunks(head, reply, include_usage), done=True, headers=_request_id(call))
     choice = {"index": 0, "message": _message(reply), "logprobs": None, "finish_reason": FINISH_REASONS[reply.finish]}
     body = {**head, "object": "chat.completion", "choices": [choice], "usage": _usage(reply)}
-    return JSONResponse({**body, "system_fingerprint": FINGERPRINT}, headers=_request_id(call))
+    return FastJSONResponse({**body, "system_fingerprint": FINGERPRINT}, headers=_request_id(call))
 
 
 def _chat_chunks(head: dict[str, Any], reply: Reply, include_usage: bool) -> Iterator[dict[str, Any]]:
@@ -178,7 +178,7 @@ async def completions(call: Call) -> Response:
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
     usage["total_tokens"] = prompt_tokens + completion_tokens
     body = {**head, "choices": choices, "usage": usage}
-    return JSONResponse(body, headers=_request_id(call))
+    return FastJSONResponse(body, headers=_request_id(call))
 
 
 def _completion_chunks(head: dict[str, Any], replies: list[Reply]) -> Iterator[dict[str, Any]]:
@@ -223,7 +223,7 @@ async def embeddings(call: Call) -> Response:
     tokens = sum(count_words(text) for text in texts)
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
     body = {"object": "list", "data": data, "model": call.model, "usage": usage}
-    return JSONResponse(body, headers=_request_id(call))
+    return FastJSONResponse(body, headers=_request_id(call))
 
 
 def _request_id(call: Call) -> dict[str, str]:
