@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import importlib
 import json
 import logging
@@ -15,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+from portico.gc_tuning import freeze_start_up_objects
 from portico.settings import Settings
 
 log = logging.getLogger("portico")
@@ -41,12 +41,16 @@ def _network(parser: argparse.ArgumentParser) -> None:
         help="HTTP/1.1 parser: auto picks httptools when it is installed, else h11 (default auto)",
     )
     _loop_option(server)
-    server.add_argument(
+    _gc_freeze_option(server)
+
+
+def _gc_freeze_option(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
         "--gc-freeze",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="after start-up, move what exists into the GC's permanent generation, so the full collections that "
-        "load triggers scan only what requests create (default on)",
+        "load triggers scan only what requests and jobs create (default on)",
     )
 
 
@@ -78,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     # A managed batch's lines are upstream calls and Redis checkpoints: uvloop's transports cut the worker's CPU
     # per line (bench/batches.py).
     _loop_option(worker)
+    _gc_freeze_option(worker)
     _common(commands.add_parser("mcp-stdio", help="MCP over stdio for desktop clients (needs PORTICO_API_KEY)"))
     migrate = commands.add_parser("migrate", help="update the database schema (a new one gets an organisation), exit")
     _common(migrate)
@@ -225,12 +230,7 @@ async def _serve(settings: Settings, args: argparse.Namespace, *, with_worker: b
     worker_task = asyncio.create_task(worker.async_run()) if worker else None
     print_banner(settings, args.host, args.port, generated)
     if args.gc_freeze:
-        # Start-up leaves ~200k GC-tracked objects (SQLAlchemy, pydantic, MCP, cloud SDKs) that live as long as the
-        # process. Under load, objects of requests in flight reach the oldest generation fast enough to trigger a
-        # full collection about twice a second, each walking all of them: ~0.1 s on one core, finding nothing
-        # (bench/gateway.py). Frozen, they are no longer scanned; collections then take ~3 ms.
-        gc.collect()
-        gc.freeze()
+        freeze_start_up_objects()
     try:
         await server.serve()
     finally:
@@ -261,10 +261,10 @@ def print_banner(settings: Settings, host: str, port: int, generated_key: str | 
     print("\n".join(lines), flush=True)
 
 
-async def run_worker(settings: Settings, _: argparse.Namespace) -> None:
+async def run_worker(settings: Settings, args: argparse.Namespace) -> None:
     from workers.worker import build_worker
 
-    await build_worker(settings, handle_signals=False).async_run()
+    await build_worker(settings, handle_signals=False, freeze_gc=args.gc_freeze).async_run()
 
 
 async def run_stdio(settings: Settings, _: argparse.Namespace) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from redis.asyncio import Redis
+from sqlalchemy.orm import configure_mappers
 
 from portico.blob import open_blob_store
 from portico.context import Services
@@ -23,6 +25,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> Services
     sessions = session_factory(engine)
     request_log = RequestLogWriter(sessions)
     request_log.start()
+    await _warm_up()
     return Services(
         settings=settings,
         sessions=sessions,
@@ -31,6 +34,14 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> Services
         request_log=request_log,
         redis=redis,
     )
+
+
+async def _warm_up() -> None:
+    """Pay one-time costs at start-up instead of in the first job or request: SQLAlchemy configures every mapper when
+    the first ORM object is made, anyio imports its backend on the first hop to a thread. Together ~0.1 s of a
+    worker's first batch plan (py-spy, bench/batches.py)."""
+    configure_mappers()
+    await anyio.to_thread.run_sync(int)
 
 
 async def close_services(services: Services) -> None:

@@ -3,6 +3,7 @@ mode against the same database the API uses."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from arq import create_pool
@@ -44,10 +45,14 @@ async def test_purge_job_removes_only_long_expired_upload_grants(redis_url: str,
         assert await pool.enqueue_job("purge_upload_grants", _queue_name=QUEUE_NAME) is not None
     finally:
         await pool.aclose()
-    worker = build_worker(settings, handle_signals=False, burst=True)
+    worker = build_worker(settings, handle_signals=False, burst=True, freeze_gc=True)
+    assert gc.get_freeze_count() == 0
     try:
         await worker.main()
+        # `portico worker` freezes what its start-up made (portico/gc_tuning.py).
+        assert gc.get_freeze_count() > 10_000
     finally:
+        gc.unfreeze()
         await worker.close()
     # The crons that run at start-up (batch pollers, reconciler) complete beside the purge job.
     assert worker.jobs_complete >= 1 and worker.jobs_failed == 0

@@ -15,6 +15,7 @@ from arq.worker import Worker, func
 from batch.managed import jobs as managed_jobs
 from batch.native import jobs as native_jobs
 from finetune import jobs as finetune_jobs
+from portico.gc_tuning import freeze_start_up_objects
 from portico.queue import QUEUE_NAME
 from portico.services import close_services, open_services
 from portico.settings import Settings
@@ -23,13 +24,17 @@ from workers.housekeeping import purge_idempotency_keys, purge_upload_grants
 log = logging.getLogger(__name__)
 
 
-def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool = False) -> Worker:
+def build_worker(
+    settings: Settings, *, handle_signals: bool = True, burst: bool = False, freeze_gc: bool = False
+) -> Worker:
     if not settings.redis_url:
         raise ValueError("the worker needs PORTICO_REDIS_URL (portico up starts an embedded server by itself)")
 
     async def startup(ctx: dict[str, Any]) -> None:
         # The API process owns migrations; a worker only connects.
         ctx["services"] = await open_services(settings, migrate=False)
+        if freeze_gc:
+            freeze_start_up_objects()
         log.info("worker ready on queue %s", QUEUE_NAME)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
