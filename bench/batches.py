@@ -140,7 +140,7 @@ def stack(scenario: Scenario, root: Path) -> Iterator[tuple[str, str, list[Child
             "PORTICO_ADMIN_API_KEY": ADMIN,
             "PORTICO_CUSTOM_HOST_ALLOWLIST": '["127.0.0.1"]',
             "PORTICO_BATCH__CONCURRENCY": str(scenario.concurrency),
-            "PORTICO_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            "PORTICO_LOG_LEVEL": "WARNING",
         }
         api = stack.enter_context(
             child("api", [python, "-m", "portico.cli", "serve", "--port", str(api_port), "--no-access-log"], logs,
