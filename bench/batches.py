@@ -14,6 +14,10 @@ workers * concurrency / latency. A batch cannot beat it; the goal is ≥ 90 % of
     python bench/batches.py                       # bound scenarios, then 1 vs 2 workers (~3 minutes)
     python bench/batches.py --only workers --lines 20000
     python bench/batches.py --only rss --rss-lines 1000000   # worker peak RSS on a big batch (long)
+    python bench/batches.py --only workers --rounds 5        # the scaling ratio five times, one pair after another
+
+On a shared machine one pair's ratio moves by several percent from run to run; `--rounds` reports each round's and
+their median.
 
 Peak RSS is the worker's VmHWM from /proc, read just before it is stopped. It prints figures and asserts nothing.
 """
@@ -25,6 +29,7 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -237,6 +242,9 @@ def main() -> None:
     parser.add_argument("--rss-lines", type=int, default=1_000_000, help="lines of the RSS batch (default 1M)")
     parser.add_argument("--only", choices=["bound", "workers", "rss"], help="run one group of scenarios")
     parser.add_argument("--profile", type=Path, help="py-spy flame graphs of the (first) worker into this folder")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the one-vs-two-workers pair this many times; the median ratio"
+    )
     args = parser.parse_args()
     groups = {
         "bound": [
@@ -250,14 +258,18 @@ def main() -> None:
         "rss": [Scenario("rss: big batch", 256, 20, 1, args.rss_lines)],
     }
     chosen = [args.only] if args.only else ["bound", "workers"]
-    outcomes: dict[str, Outcome] = {}
+    ratios: list[float] = []
     for group in chosen:
-        for scenario in groups[group]:
-            outcomes[scenario.name] = outcome = run(scenario, args.profile)
-            report(outcome)
-    if "workers" in chosen:
-        ratio = outcomes["scale: two workers"].rate / outcomes["scale: one worker"].rate
-        print(f"two workers / one worker: {ratio:.2f}x")
+        for _ in range(args.rounds if group == "workers" else 1):
+            outcomes = [run(scenario, args.profile) for scenario in groups[group]]
+            for outcome in outcomes:
+                report(outcome)
+            if group == "workers":
+                ratios.append(outcomes[1].rate / outcomes[0].rate)
+                print(f"two workers / one worker: {ratios[-1]:.2f}x")
+    if len(ratios) > 1:
+        listed = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(f"two workers / one worker over {len(ratios)} rounds: median {statistics.median(ratios):.2f}x ({listed})")
 
 
 if __name__ == "__main__":

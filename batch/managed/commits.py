@@ -26,7 +26,7 @@ from weakref import WeakKeyDictionary
 from redis.exceptions import RedisError
 
 from batch.managed import keys
-from batch.managed.lua import LuaScript, redis_of
+from batch.managed.lua import LuaScript, OwnConnection, redis_of
 from portico.context import Services
 
 if TYPE_CHECKING:
@@ -80,7 +80,8 @@ class _Pending:
 
 class Committer:
     def __init__(self, redis: Redis) -> None:
-        self._redis = redis
+        # One write in flight at a time, so one connection of its own (cheaper per call than the client's path).
+        self._link = OwnConnection(redis)
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._writer: asyncio.Task[None] | None = None
 
@@ -120,7 +121,7 @@ class Committer:
             for line_no, kind, line in waiting.lines:
                 args += [line_no, kind, line]
         try:
-            answer = await _RECORD(self._redis, names, args)
+            answer = await self._link.run(_RECORD, names, args)
         except RedisError as error:
             # Each waiter raises it, as its own write would have: the lines' chunk run fails and is run again.
             _fail(_every_waiter(batch.values()), error)
