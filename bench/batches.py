@@ -15,6 +15,7 @@ workers * concurrency / latency. A batch cannot beat it; the goal is ≥ 90 % of
     python bench/batches.py --only workers --lines 20000
     python bench/batches.py --only rss --rss-lines 1000000   # worker peak RSS on a big batch (long)
     python bench/batches.py --only workers --rounds 5        # the scaling ratio five times, one pair after another
+    python bench/batches.py --upstream nginx                 # nginx answers instead of the simulator
 
 On a shared machine one pair's ratio moves by several percent from run to run; `--rounds` reports each round's and
 their median.
@@ -44,6 +45,7 @@ if not __package__:  # run as `python bench/batches.py`: make the repository roo
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gateway_processes import Child, child, wait_for_http
+from bench.gateway_upstream import UPSTREAM_KEYS, upstream
 from portico.embedded_redis import EmbeddedRedis
 from tests.support.server import free_port
 
@@ -58,6 +60,9 @@ class Scenario:
     latency_ms: int
     workers: int
     lines: int
+    # "simulator": `portico simulate openai`; "nginx": a fixed answer after `echo_sleep` (bench/gateway_upstream.py),
+    # an upstream that costs the shared cores next to nothing.
+    upstream: str = "simulator"
 
     @property
     def bound(self) -> float:
@@ -132,12 +137,8 @@ def stack(scenario: Scenario, root: Path) -> Iterator[tuple[str, str, list[Child
         redis = EmbeddedRedis(root / "redis")
         redis_url = redis.start_blocking()
         stack.callback(redis.stop_blocking)
-        sim_port, api_port = free_port(), free_port()
-        simulator = stack.enter_context(
-            child("simulator", [python, "-m", "portico.cli", "simulate", "openai", "--port", str(sim_port),
-                                "--latency-ms", str(scenario.latency_ms), "--no-access-log"], logs)
-        )  # fmt: skip
-        wait_for_http(simulator, f"http://127.0.0.1:{sim_port}/_sim/stats", 30)
+        upstream_url, provider_key = stack.enter_context(_upstream(scenario, root, logs))
+        api_port = free_port()
         env = {
             **os.environ,
             "PORTICO_DATA_DIR": str(root / "data"),
@@ -157,12 +158,30 @@ def stack(scenario: Scenario, root: Path) -> Iterator[tuple[str, str, list[Child
             for n in range(scenario.workers)
         ]
         api_url = f"http://127.0.0.1:{api_port}/v1"
-        virtual_key = create_virtual_key(api_url, f"http://127.0.0.1:{sim_port}/v1")
+        virtual_key = create_virtual_key(api_url, upstream_url, provider_key)
         yield api_url, virtual_key, workers
 
 
-def create_virtual_key(api: str, upstream: str) -> str:
-    body = {"name": "bench", "provider": "openai", "key": "sk-bench", "customHost": upstream}
+@contextlib.contextmanager
+def _upstream(scenario: Scenario, root: Path, logs: Path) -> Iterator[tuple[str, str]]:
+    """The scenario's upstream; yields its base URL (ending in /v1) and the provider key that gets the slow
+    answer."""
+    if scenario.upstream == "nginx":
+        work = root / "nginx"
+        work.mkdir()
+        with upstream(work, None, scenario.latency_ms / 1000) as (url, _, _):
+            yield url, UPSTREAM_KEYS["slow"]
+        return
+    port = free_port()
+    command = [sys.executable, "-m", "portico.cli", "simulate", "openai", "--port", str(port),
+               "--latency-ms", str(scenario.latency_ms), "--no-access-log"]  # fmt: skip
+    with child("simulator", command, logs) as simulator:
+        wait_for_http(simulator, f"http://127.0.0.1:{port}/_sim/stats", 30)
+        yield f"http://127.0.0.1:{port}/v1", "sk-bench"
+
+
+def create_virtual_key(api: str, upstream: str, provider_key: str) -> str:
+    body = {"name": "bench", "provider": "openai", "key": provider_key, "customHost": upstream}
     response = httpx.post(f"{api}/virtual-keys", json=body, headers={"x-portkey-api-key": ADMIN}, timeout=30)
     response.raise_for_status()
     return str(response.json()["data"]["slug"])
@@ -226,7 +245,8 @@ def profiled(worker: Child, directory: Path, scenario: Scenario) -> Iterator[Non
 def report(outcome: Outcome) -> None:
     s = outcome.scenario
     print(
-        f"{s.name:<22} {s.workers:>2} worker(s)  c={s.concurrency:<4} {s.latency_ms:>4} ms  {s.lines:>8} lines  "
+        f"{s.name:<22} {s.upstream:<9} {s.workers:>2} worker(s)  c={s.concurrency:<4} {s.latency_ms:>4} ms  "
+        f"{s.lines:>8} lines  "
         f"{outcome.seconds:7.1f} s  {outcome.rate:8.0f} lines/s  bound {s.bound:6.0f}  "
         f"{100 * outcome.rate / s.bound:5.1f} % of bound  steady {outcome.steady_rate:6.0f} lines/s "
         f"({100 * outcome.steady_rate / s.bound:4.1f} %)  {outcome.status} ({outcome.completed} ok, "
@@ -241,6 +261,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=20_000, help="lines per throughput batch (default 20000)")
     parser.add_argument("--rss-lines", type=int, default=1_000_000, help="lines of the RSS batch (default 1M)")
     parser.add_argument("--only", choices=["bound", "workers", "rss"], help="run one group of scenarios")
+    parser.add_argument(
+        "--upstream",
+        choices=["simulator", "nginx"],
+        default="simulator",
+        help="what answers the lines: Portico's OpenAI simulator (default), or nginx with a fixed answer after the "
+        "latency (needs nginx and its echo module; next to no CPU, so the workers have the cores to themselves)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy flame graphs of the (first) worker into this folder")
     parser.add_argument(
         "--rounds", type=int, default=1, help="run the one-vs-two-workers pair this many times; the median ratio"
@@ -248,14 +275,14 @@ def main() -> None:
     args = parser.parse_args()
     groups = {
         "bound": [
-            Scenario("bound 64 / 50 ms", 64, 50, 1, args.lines),
-            Scenario("bound 256 / 200 ms", 256, 200, 1, args.lines),
+            Scenario("bound 64 / 50 ms", 64, 50, 1, args.lines, args.upstream),
+            Scenario("bound 256 / 200 ms", 256, 200, 1, args.lines, args.upstream),
         ],
         "workers": [
-            Scenario("scale: one worker", 64, 50, 1, args.lines),
-            Scenario("scale: two workers", 64, 50, 2, args.lines),
+            Scenario("scale: one worker", 64, 50, 1, args.lines, args.upstream),
+            Scenario("scale: two workers", 64, 50, 2, args.lines, args.upstream),
         ],
-        "rss": [Scenario("rss: big batch", 256, 20, 1, args.rss_lines)],
+        "rss": [Scenario("rss: big batch", 256, 20, 1, args.rss_lines, args.upstream)],
     }
     chosen = [args.only] if args.only else ["bound", "workers"]
     ratios: list[float] = []

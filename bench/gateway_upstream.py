@@ -108,9 +108,9 @@ def echo_module_loads(work: Path) -> bool:
     return result.returncode == 0
 
 
-def nginx_config(work: Path, port: int, *, echo: bool, slow_port: int | None) -> str:
+def nginx_config(work: Path, port: int, *, echo: bool, slow_port: int | None, slow_seconds: float) -> str:
     slow = (
-        f"echo_sleep {SLOW_SECONDS}; echo -n '{completion_body()}';"
+        f"echo_sleep {slow_seconds}; echo -n '{completion_body()}';"
         if echo
         else "proxy_pass http://slow_upstream; proxy_http_version 1.1; proxy_set_header Connection '';"
     )
@@ -163,8 +163,8 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 
 
 @contextlib.contextmanager
-def upstream(work: Path, cpu: int | None) -> Iterator[tuple[str, str, list[int]]]:
-    """nginx on a free loopback port; yields (base URL ending in /v1, how the 50 ms answer is made, its pids)."""
+def upstream(work: Path, cpu: int | None, slow_seconds: float = SLOW_SECONDS) -> Iterator[tuple[str, str, list[int]]]:
+    """nginx on a free loopback port; yields (base URL ending in /v1, how the slow answer is made, its pids)."""
     stack = contextlib.ExitStack()
     with stack:
         echo = echo_module_loads(work)
@@ -175,14 +175,14 @@ def upstream(work: Path, cpu: int | None) -> Iterator[tuple[str, str, list[int]]
             slow_port = free_port()
             body = work / "completion.json"
             body.write_text(completion_body())
-            command = [sys.executable, "-c", SLOW_SERVER, str(slow_port), str(body), str(SLOW_SECONDS)]
+            command = [sys.executable, "-c", SLOW_SERVER, str(slow_port), str(body), str(slow_seconds)]
             slow = stack.enter_context(child("slow-upstream", pinned(command, cpu), work))
             wait_for_http(slow, f"http://{LOOPBACK}:{slow_port}/", 30)
             pids.append(slow.pid)
             how = "aiohttp behind nginx (the echo module did not load)"
         port = free_port()
         conf = work / "nginx.conf"
-        conf.write_text(nginx_config(work, port, echo=echo, slow_port=slow_port))
+        conf.write_text(nginx_config(work, port, echo=echo, slow_port=slow_port, slow_seconds=slow_seconds))
         command = ["nginx", "-p", str(work), "-c", str(conf), "-e", str(work / "nginx-error.log"), "-g", "daemon off;"]
         nginx = stack.enter_context(child("nginx", pinned(command, cpu), work))
         wait_for_http(nginx, f"http://{LOOPBACK}:{port}/", 15)
