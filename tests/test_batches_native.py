@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import httpx
+import pytest
 
 from tests.conftest import BUCKET
 from tests.support.native_batches import (
@@ -182,3 +183,36 @@ def test_cancel_moves_through_cancelling_to_cancelled_on_the_provider(native: Na
     assert done.output_file_id is None and done.error_file_id is None
     listed = httpx.get(f"{native.simulators['openai-slow']}/v1/batches", headers={"Authorization": "Bearer x"})
     assert [b["status"] for b in listed.json()["data"]] == ["cancelled"]
+
+
+# Per provider: the simulator, its create route, the key, and the create's extra body.
+LOST_CREATES = {
+    "openai": ("openai", "batches.create", "openai", {}),
+    "bedrock": ("bedrock", "CreateModelInvocationJob", "bedrock-staged", {"provider_options": {"model": CLAUDE}}),
+    "vertex": ("vertex", "batchPredictionJobs.create", None, {}),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(LOST_CREATES))
+def test_a_create_whose_answer_was_lost_is_found_not_repeated(native: NativeStack, provider: str) -> None:
+    """The provider creates the job but its answer never reaches Portico (a 500 after the work): the next step
+    finds that job by the batch's own mark (metadata, client token or job name, label) and adopts it. One create,
+    one provider job, every line back."""
+    simulator, route, key, body = LOST_CREATES[provider]
+    client = native.client(key)
+    ids = [f"lost-{provider}-{n}" for n in range(3)]
+    if provider == "vertex":
+        routing = {"x-portkey-virtual-key": native.keys["vertex"], "x-portkey-vertex-storage-bucket-name": BUCKET}
+        body = {"portkey_options": routing, "model": GEMINI}
+    url = native.simulators[simulator]
+    httpx.post(f"{url}/_sim/fail-after", json={"route": route, "status": 500, "times": 1}).raise_for_status()
+    creates_before = native.stats(simulator)["by_route"].get(route, 0)
+
+    source = upload(client, [chat_line(i, f"Hello from {i}") for i in ids])
+    batch = client.batches.create(input_file_id=source, endpoint=CHAT, completion_window="24h", extra_body=body)
+    done, _ = wait_for(client, batch.id, *FINISHED)
+
+    assert done.status == "completed", done.errors
+    outputs, errors = split(client, done)
+    assert sorted([*outputs, *errors]) == ids
+    assert native.stats(simulator)["by_route"][route] - creates_before == 1, "the job was created once"

@@ -87,6 +87,22 @@ def test_x_sim_fail_times_fails_then_succeeds(urls: dict[str, str], kind: str) -
     assert chat(urls, kind, Conversation("s", "u"), **headers).status_code == 503
 
 
+def test_fail_after_serves_then_answers_the_error(urls: dict[str, str]) -> None:
+    """The OpenAI file upload is done (the file is listed) although its answer was the injected 500."""
+    files = urls["openai"] + "/v1/files"
+    armed = HTTP.post(urls["openai"] + "/_sim/fail-after", json={"route": "files.create", "status": 500, "times": 1})
+    assert armed.status_code == 200
+    name = f"{uuid.uuid4().hex}.jsonl"
+    upload = {"file": (name, b'{"a": 1}\n'), "purpose": (None, "batch")}
+    lost = HTTP.post(files, files=upload, headers=OPENAI_AUTH)
+    assert lost.status_code == 500 and lost.json()["error"]["message"].startswith("Simulated failure")
+    listed = HTTP.get(files, headers=OPENAI_AUTH).json()["data"]
+    assert [f["filename"] for f in listed].count(name) == 1, "the work was done before the error"
+    assert HTTP.post(files, files=upload, headers=OPENAI_AUTH).status_code == 200, "only `times` answers are lost"
+    refused = HTTP.post(urls["openai"] + "/_sim/fail-after", json={"route": "files.create", "status": 200})
+    assert refused.status_code == 400
+
+
 @pytest.mark.parametrize("kind", list(VENDORS))
 def test_latency_header_delays_the_answer(urls: dict[str, str], kind: str) -> None:
     started = time.perf_counter()

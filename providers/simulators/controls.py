@@ -11,6 +11,10 @@ Per-request headers let a test steer one call without reconfiguring the server:
   how tests count re-sent lines.
 
 Random failures (``fail_rate``) draw from an RNG seeded with ``seed``, so a run is reproducible request by request.
+
+``POST /_sim/fail-after {"route": R, "status": S, "times": N}`` makes the next N requests to route R (the names
+``_sim/stats`` counts them under, e.g. ``batches.create``) do their work and then answer status S anyway: the answer
+to a create that did create is lost, which is what a caller's idempotency has to survive.
 """
 
 from __future__ import annotations
@@ -113,6 +117,8 @@ class SimulatorControls:
     clock: Clock = field(init=False)
     _rng: random.Random = field(init=False, repr=False)
     _seen_by_key: Counter[str] = field(default_factory=Counter, init=False, repr=False)
+    # route -> (requests left to answer with an error after serving them, that error's status)
+    _fail_after: dict[str, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
     _sequence: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +138,7 @@ class SimulatorControls:
         """Forget counters and fail-times keys and reseed the RNG: the server behaves as if just started."""
         self.stats = Stats()
         self._seen_by_key.clear()
+        self._fail_after.clear()
         self._rng = random.Random(self.seed)
 
     async def admit(self, request: Request, route: str, model: str, request_id: str | None = None) -> Failure | None:
@@ -152,6 +159,21 @@ class SimulatorControls:
             stats.injected_failures += 1
             stats.failures_by_status[str(failure.status)] += 1
         return failure
+
+    def fail_after_serving(self, route: str, status: int, times: int) -> None:
+        if not 400 <= status <= 599 or times < 0:
+            raise ValueError("status must be an HTTP error status and times a non-negative count")
+        self._fail_after[route] = (times, status)
+
+    def failure_after_serving(self, route: str) -> Failure | None:
+        """The error to answer instead of a response already made for `route`, if one is still owed."""
+        left, status = self._fail_after.get(route, (0, 0))
+        if left <= 0:
+            return None
+        self._fail_after[route] = (left - 1, status)
+        self.stats.injected_failures += 1
+        self.stats.failures_by_status[str(status)] += 1
+        return Failure(status, self.retry_after)
 
     def _failure_for(self, request: Request) -> Failure | None:
         forced = _status_header(request, "x-sim-fail")
@@ -204,6 +226,16 @@ async def _stats(request: Request) -> JSONResponse:
     return JSONResponse(controls_of(request).stats.as_json())
 
 
+async def _fail_after(request: Request) -> JSONResponse:
+    body = await request.json()
+    try:
+        route, status, times = str(body["route"]), int(body.get("status", 500)), int(body.get("times", 1))
+        controls_of(request).fail_after_serving(route, status, times)
+    except (KeyError, TypeError, ValueError) as error:
+        return JSONResponse({"error": f"expected {{route, status, times}}: {error}"}, status_code=400)
+    return JSONResponse({"route": route, "status": status, "times": times})
+
+
 async def _reset(request: Request) -> JSONResponse:
     controls_of(request).reset()
     return JSONResponse({"reset": True})
@@ -214,5 +246,6 @@ def control_routes() -> list[Route]:
     endpoints: list[tuple[str, str, Callable[[Request], Any]]] = [
         ("/_sim/stats", "GET", _stats),
         ("/_sim/reset", "POST", _reset),
+        ("/_sim/fail-after", "POST", _fail_after),
     ]
     return [Route(path, endpoint, methods=[method]) for path, method, endpoint in endpoints]

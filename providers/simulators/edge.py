@@ -94,9 +94,15 @@ def endpoint(
             response.headers.update(failure.headers())
             return response
         try:
-            return await handler(Call(request, body, model, controls, started, sequence))
+            served = await handler(Call(request, body, model, controls, started, sequence))
         except InvalidRequest as error:
             return dialect.error(400, str(error))
+        lost = controls.failure_after_serving(route) if served.status_code < 400 else None
+        if lost is None:
+            return served
+        response = dialect.error(lost.status, lost.message)
+        response.headers.update(lost.headers())
+        return response
 
     return serve
 
