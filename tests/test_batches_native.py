@@ -216,3 +216,21 @@ def test_a_create_whose_answer_was_lost_is_found_not_repeated(native: NativeStac
     outputs, errors = split(client, done)
     assert sorted([*outputs, *errors]) == ids
     assert native.stats(simulator)["by_route"][route] - creates_before == 1, "the job was created once"
+
+
+def test_an_input_upload_whose_answer_was_lost_is_not_sent_twice(native: NativeStack) -> None:
+    """OpenAI stores the batch's input file but the answer is lost: the next step finds the file by its name (the
+    batch's id) and size instead of leaving an orphan copy at the provider."""
+    client = native.client("openai")
+    url = native.simulators["openai"]
+    httpx.post(f"{url}/_sim/fail-after", json={"route": "files.create", "times": 1}).raise_for_status()
+    ids = [f"lost-upload-{n}" for n in range(3)]
+    source = upload(client, [chat_line(i, f"Hello from {i}") for i in ids])
+    batch = client.batches.create(input_file_id=source, endpoint=CHAT, completion_window="24h")
+    done, _ = wait_for(client, batch.id, *FINISHED)
+
+    assert done.status == "completed", done.errors
+    outputs, errors = split(client, done)
+    assert sorted([*outputs, *errors]) == ids
+    listed = httpx.get(f"{url}/v1/files?purpose=batch", headers={"Authorization": "Bearer x"}).json()["data"]
+    assert [f["filename"] for f in listed].count(f"{batch.id}.jsonl") == 1, "the input was uploaded once"

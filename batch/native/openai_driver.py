@@ -47,7 +47,7 @@ class OpenAIDriver:
                 if found is not None:
                     await job.adopt(found["id"])
                     return _state(found)
-            file_id = job.options.get("provider_input_file_id") or await self._upload(job)
+            file_id = job.options.get("provider_input_file_id") or await self._upload_once(job)
             await job.remember(provider_input_file_id=file_id, creating=True)
             body = {
                 "input_file_id": file_id,
@@ -92,9 +92,24 @@ class OpenAIDriver:
             after = str(batches[-1]["id"])
         return None
 
-    async def _upload(self, job: NativeJob) -> str:
+    async def _upload_once(self, job: NativeJob) -> str:
+        """The input file's id at OpenAI, uploading it unless an earlier run did and its answer was lost."""
         source, name = job.source, f"{job.row.id}.jsonl"
+        if job.options.get("uploading"):
+            found = await self._find_file(job, name, source.bytes)
+            if found is not None:
+                return found
+        await job.remember(uploading=True)
         return await upload_blob(job.services, job.target, source.blob_key, source.bytes, name, "batch")
+
+    async def _find_file(self, job: NativeJob, name: str, size: int) -> str | None:
+        """The batch file named after this batch (its id makes the name unique) among the newest page of
+        OpenAI's batch files (up to 10,000: the upload is recent)."""
+        page = await self._json(job, "GET", "/files?purpose=batch&order=desc&limit=10000")
+        for stored in page.get("data") or []:
+            if isinstance(stored, dict) and stored.get("filename") == name and stored.get("bytes") == size:
+                return str(stored["id"])
+        return None
 
     async def _download(self, job: NativeJob, file_id: str, sink: OutputSink, *, failed: bool) -> None:
         url, headers = endpoint(job.target, f"/files/{file_id}/content")
