@@ -90,3 +90,20 @@ def test_cancel_stops_the_openai_job(tuning: TuningStack) -> None:
     assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled", "cancelling again is a no-op"
     messages = [event.message for event in all_events(client, job.id)]
     assert messages.count("Fine-tuning job cancelled") >= 1
+
+
+def test_lost_answers_to_the_upload_and_the_create_cost_no_second_copy(tuning: TuningStack) -> None:
+    """OpenAI stores the training file, then creates the job, and both answers are lost (a 500 after the work):
+    later steps find the file by name and size and the job by Portico's metadata. One file, one job."""
+    client = tuning.client("openai")
+    url = tuning.simulators["openai"]
+    for route in ("files.create", "fine_tuning.jobs.create"):
+        httpx.post(f"{url}/_sim/fail-after", json={"route": route, "times": 1}).raise_for_status()
+    creates_before = tuning.stats("openai")["by_route"].get("fine_tuning.jobs.create", 0)
+    job = client.fine_tuning.jobs.create(model=GPT, training_file=training_file(client))
+    done, _ = wait_for(client, job.id, *FINISHED)
+
+    assert done.status == "succeeded", done.error
+    files = httpx.get(f"{url}/v1/files?purpose=fine-tune", headers={"Authorization": "Bearer x"}).json()["data"]
+    assert [f["filename"] for f in files].count(f"{job.id}-training.jsonl") == 1, "the training file was sent once"
+    assert tuning.stats("openai")["by_route"]["fine_tuning.jobs.create"] - creates_before == 1

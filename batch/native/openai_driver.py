@@ -12,6 +12,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from batch.models import BatchError, CreateBatchInput
 from batch.native.base import NativeJob, ProviderJob
@@ -93,23 +94,12 @@ class OpenAIDriver:
         return None
 
     async def _upload_once(self, job: NativeJob) -> str:
-        """The input file's id at OpenAI, uploading it unless an earlier run did and its answer was lost."""
-        source, name = job.source, f"{job.row.id}.jsonl"
-        if job.options.get("uploading"):
-            found = await self._find_file(job, name, source.bytes)
-            if found is not None:
-                return found
+        maybe_sent = bool(job.options.get("uploading"))
         await job.remember(uploading=True)
-        return await upload_blob(job.services, job.target, source.blob_key, source.bytes, name, "batch")
-
-    async def _find_file(self, job: NativeJob, name: str, size: int) -> str | None:
-        """The batch file named after this batch (its id makes the name unique) among the newest page of
-        OpenAI's batch files (up to 10,000: the upload is recent)."""
-        page = await self._json(job, "GET", "/files?purpose=batch&order=desc&limit=10000")
-        for stored in page.get("data") or []:
-            if isinstance(stored, dict) and stored.get("filename") == name and stored.get("bytes") == size:
-                return str(stored["id"])
-        return None
+        source = job.source
+        return await upload_once(
+            job.services, job.target, source.blob_key, source.bytes, f"{job.row.id}.jsonl", "batch", maybe_sent
+        )
 
     async def _download(self, job: NativeJob, file_id: str, sink: OutputSink, *, failed: bool) -> None:
         url, headers = endpoint(job.target, f"/files/{file_id}/content")
@@ -154,6 +144,29 @@ async def upload_blob(
     }
     uploaded = await call_json(services, target, "POST", url, headers=headers, data=body())
     return str(uploaded["id"])
+
+
+async def upload_once(
+    services: Services, target: ResolvedTarget, blob_key: str, size: int, filename: str, purpose: str, maybe_sent: bool
+) -> str:
+    """`upload_blob`, unless `maybe_sent` (an earlier run started this upload and its answer never came back) and
+    the provider has the file: then that file's id. The caller names files uniquely (after the batch or job id)."""
+    if maybe_sent:
+        found = await _find_file(services, target, filename, size, purpose)
+        if found is not None:
+            return found
+    return await upload_blob(services, target, blob_key, size, filename, purpose)
+
+
+async def _find_file(services: Services, target: ResolvedTarget, filename: str, size: int, purpose: str) -> str | None:
+    """The file of that name and size among the newest page of the provider's files of that purpose (up to
+    10,000: the upload is recent)."""
+    url, headers = endpoint(target, f"/files?purpose={quote(purpose)}&order=desc&limit=10000")
+    page = await call_json(services, target, "GET", url, headers=headers)
+    for stored in page.get("data") or []:
+        if isinstance(stored, dict) and stored.get("filename") == filename and stored.get("bytes") == size:
+            return str(stored["id"])
+    return None
 
 
 def _metadata(job: NativeJob) -> dict[str, str]:

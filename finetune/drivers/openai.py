@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from batch.native.calls import Json, call_json, provider_errors
-from batch.native.openai_driver import upload_blob
+from batch.native.openai_driver import upload_once
 from finetune.drivers.base import ProviderTune, TuneJob
 from finetune.events import CheckpointDraft, EventDraft, has_event
 from providers.adapters.openai import endpoint
@@ -60,9 +60,13 @@ class OpenAIDriver:
         for name, source in pairs:
             if source is None or name in files:
                 continue
+            # Noted before sending: a later run then looks for the file first, in case this answer is lost.
+            sending = f"uploading_{name}"
+            maybe_sent = bool(job.options.get(sending))
+            await job.remember(**{sending: True})
             filename = f"{job.row.id}-{name.split('_')[1]}.jsonl"
-            files[name] = await upload_blob(
-                job.services, job.target, source.blob_key, source.bytes, filename, "fine-tune"
+            files[name] = await upload_once(
+                job.services, job.target, source.blob_key, source.bytes, filename, "fine-tune", maybe_sent
             )
             await job.remember(**{name: files[name]})
         return files
