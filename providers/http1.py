@@ -168,7 +168,9 @@ class Http1Client:
         deadline = None if total_timeout is None else loop.time() + total_timeout
         timeouts = _Timeouts(connect_timeout, read_timeout, deadline)
         head = _head(origin, method, target, headers, body)
-        await self._slots.acquire()
+        # Waiting for a free slot is part of getting a connection: it counts against the connect timeout.
+        async with asyncio.timeout_at(timeouts.connect_deadline(loop)):
+            await self._slots.acquire()
         try:
             connection = await self._exchange(origin, head, body, timeouts)
         except BaseException:

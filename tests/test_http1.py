@@ -15,6 +15,7 @@ import pytest
 
 from portico.errors import InvalidRequest
 from providers.http import UpstreamClient, UpstreamUnreachable
+from providers.http1 import Http1Client, Origin
 
 
 @dataclass
@@ -292,3 +293,38 @@ async def test_text_is_decoded_by_the_declared_charset(upstream: UpstreamClient,
         upstream.request("GET", server.url(), timeout=5, trusted=True) as response,
     ):
         assert await response.text() == text
+
+
+async def test_waiting_for_a_request_slot_counts_against_the_connect_timeout() -> None:
+    """With every slot taken by a slow answer, the next request gives up after its connect timeout rather than
+    waiting for a slot without end; once the slot is free again, requests go through."""
+
+    async def slow(request: Received, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.5)
+        writer.write(answer(b"late"))
+        return True
+
+    async def loopback(_: Origin) -> list[str]:
+        return ["127.0.0.1"]
+
+    client = Http1Client(loopback, limit=1)
+    loop = asyncio.get_running_loop()
+    timeouts = {"read_timeout": 5.0, "total_timeout": 5.0}
+    async with ScriptedServer(slow) as server:
+        origin = Origin("http", "127.0.0.1", server.port)
+        holding = asyncio.create_task(client.request(origin, "GET", "/x", {}, None, connect_timeout=5, **timeouts))
+        await asyncio.sleep(0.05)
+        started = loop.time()
+        # (Without the bound it would wait until the first answer is released, below: the outer 2 s ends that.)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(2):
+                await client.request(origin, "GET", "/y", {}, None, connect_timeout=0.1, **timeouts)
+        assert loop.time() - started < 0.4, "gave up before the slot came free"
+        first = await holding
+        assert await first.read() == b"late"
+        first.release()
+        second = await client.request(origin, "GET", "/z", {}, None, connect_timeout=0.1, **timeouts)
+        assert await second.read() == b"late"
+        second.release()
+    client.close()
+    assert [r.path for r in server.received] == ["/x", "/z"], "the request that timed out was never sent"
