@@ -168,7 +168,7 @@ class Http1Client:
         deadline = None if total_timeout is None else loop.time() + total_timeout
         timeouts = _Timeouts(connect_timeout, read_timeout, deadline)
         head = _head(origin, method, target, headers, body)
-        # Waiting for a free slot is part of getting a connection: it counts against the connect timeout.
+        # Waiting for a free slot is bounded as connecting is: by the connect timeout (and the total deadline).
         async with asyncio.timeout_at(timeouts.connect_deadline(loop)):
             await self._slots.acquire()
         try:
