@@ -168,22 +168,26 @@ class Http1Client:
         deadline = None if total_timeout is None else loop.time() + total_timeout
         timeouts = _Timeouts(connect_timeout, read_timeout, deadline)
         head = _head(origin, method, target, headers, body)
-        # Waiting for a free slot is bounded as connecting is: by the connect timeout (and the total deadline).
-        async with asyncio.timeout_at(timeouts.connect_deadline(loop)):
+        # One connect budget (as aiohttp's `connect` timeout): waiting for a free slot, then resolving and
+        # connecting when no idle connection is at hand. The total deadline bounds it too.
+        connect_by = timeouts.connect_deadline(loop)
+        async with asyncio.timeout_at(connect_by):
             await self._slots.acquire()
         try:
-            connection = await self._exchange(origin, head, body, timeouts)
+            connection = await self._exchange(origin, head, body, timeouts, connect_by)
         except BaseException:
             self._slots.release()
             raise
         return Answer(self, origin, connection, timeouts)
 
-    async def _exchange(self, origin: Origin, head: bytes, body: Body, timeouts: _Timeouts) -> Connection:
+    async def _exchange(
+        self, origin: Origin, head: bytes, body: Body, timeouts: _Timeouts, connect_by: float | None
+    ) -> Connection:
         replayable = body is None or isinstance(body, bytes)
         while True:
             connection, reused = self._idle_connection(origin)
             if connection is None:
-                connection = await self._connect(origin, timeouts)
+                connection = await self._connect(origin, connect_by)
             try:
                 await _send(connection, head, body, timeouts.deadline)
                 await connection.read_head(timeouts.read, timeouts.deadline)
@@ -191,7 +195,10 @@ class Http1Client:
             except TransportError as error:
                 connection.close()
                 if reused and replayable and error.before_answer:
-                    continue  # the server let the idle connection go as we wrote: once more, on a new one
+                    # The server let the idle connection go as we wrote: once more, on a new one, with a connect
+                    # budget of its own (the failed attempt may have waited long for its answer).
+                    connect_by = timeouts.connect_deadline(asyncio.get_running_loop())
+                    continue
                 raise
             except BaseException:
                 connection.close()
@@ -208,9 +215,9 @@ class Http1Client:
             connection.close()
         return None, False
 
-    async def _connect(self, origin: Origin, timeouts: _Timeouts) -> Connection:
+    async def _connect(self, origin: Origin, connect_by: float | None) -> Connection:
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout_at(timeouts.connect_deadline(loop)):
+        async with asyncio.timeout_at(connect_by):
             sock = await connect_first(await self._resolve(origin), origin.port)
             return await self._start(loop, sock, origin)
 

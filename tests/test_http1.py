@@ -15,7 +15,7 @@ import pytest
 
 from portico.errors import InvalidRequest
 from providers.http import UpstreamClient, UpstreamUnreachable
-from providers.http1 import Http1Client, Origin
+from providers.http1 import Answer, Http1Client, Origin
 
 
 @dataclass
@@ -297,14 +297,19 @@ async def test_text_is_decoded_by_the_declared_charset(upstream: UpstreamClient,
 
 async def test_waiting_for_a_request_slot_counts_against_the_connect_timeout() -> None:
     """With every slot taken by a slow answer, the next request gives up after its connect timeout rather than
-    waiting for a slot without end; once the slot is free again, requests go through."""
+    waiting for a slot without end; once the slot is free again, requests go through. The wait and the connect
+    that follows share one budget: a slot freed late leaves less time to resolve and connect."""
 
     async def slow(request: Received, writer: asyncio.StreamWriter) -> bool:
         await asyncio.sleep(0.5)
-        writer.write(answer(b"late"))
-        return True
+        keep = request.path != "/x2"  # /x2's connection is not kept: the request after it must connect anew
+        writer.write(answer(b"late", *([] if keep else ["Connection: close"])))
+        return keep
+
+    resolving = {"delay": 0.0}
 
     async def loopback(_: Origin) -> list[str]:
+        await asyncio.sleep(resolving["delay"])
         return ["127.0.0.1"]
 
     client = Http1Client(loopback, limit=1)
@@ -326,5 +331,22 @@ async def test_waiting_for_a_request_slot_counts_against_the_connect_timeout() -
         second = await client.request(origin, "GET", "/z", {}, None, connect_timeout=0.1, **timeouts)
         assert await second.read() == b"late"
         second.release()
+
+        # The slot comes free after ~0.45 s of a 0.7 s budget; resolving then takes 0.4 s more: over budget.
+        client.close()  # no idle connection to reuse (nor will /x2 leave one): the next one resolves and connects
+        holding = asyncio.create_task(client.request(origin, "GET", "/x2", {}, None, connect_timeout=5, **timeouts))
+        await asyncio.sleep(0.05)
+        resolving["delay"] = 0.4
+        releasing = asyncio.create_task(_read_and_release(holding))
+        with pytest.raises(TimeoutError):
+            await client.request(origin, "GET", "/w", {}, None, connect_timeout=0.7, **timeouts)
+        await releasing
     client.close()
-    assert [r.path for r in server.received] == ["/x", "/z"], "the request that timed out was never sent"
+    sent = [r.path for r in server.received]
+    assert sent == ["/x", "/z", "/x2"], "the requests that timed out were never sent"
+
+
+async def _read_and_release(pending: asyncio.Task[Answer]) -> None:
+    answer_ = await pending
+    await answer_.read()
+    answer_.release()
